@@ -81,7 +81,7 @@ fn scan_all(
         let page = store.index_scan(IndexId(index), Timestamp(ts), &range, order, page_size).unwrap();
         assert!(page.entries.len() <= page_size, "page larger than its limit");
         for entry in page.entries {
-            assert_eq!(entry.document.ts.0 <= ts, true, "entry from the future");
+            assert!(entry.document.ts.0 <= ts, "entry from the future");
             out.push((entry.key, entry.document.value.expect("visible entries are never deletions")));
         }
         match page.resume_after {

@@ -1,0 +1,242 @@
+//! The database: open a store, begin transactions, commit them, backfill indexes.
+
+use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
+
+use hull_errors::{Code, Error, Result};
+use hull_store::{IndexId, IndexRow, KeyRange, Order, Persistence, Timestamp};
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::catalog::{index_document, Catalog, IndexState, INDEXES_TABLE, SCHEMAS_TABLE, TABLES_TABLE};
+use crate::committer::{self, CommitRequest};
+use crate::document::Document;
+use crate::limits::{BACKFILL_BATCH_ROWS, COMMIT_QUEUE_CAPACITY};
+use crate::transaction::Transaction;
+use crate::write_log::{CommitWrites, WriteLog};
+
+/// The newest committed state every new transaction starts from.
+#[derive(Clone)]
+pub(crate) struct Published {
+    pub ts: Timestamp,
+    pub catalog: Catalog,
+}
+
+/// State shared by the database handle, its transactions and the committer thread.
+pub(crate) struct Shared {
+    pub persistence: Arc<dyn Persistence>,
+    published: RwLock<Published>,
+    published_changed: Condvar,
+    published_lock: Mutex<()>,
+    pub write_log: Mutex<WriteLog>,
+    failure: Mutex<Option<Error>>,
+}
+
+impl Shared {
+    pub fn published(&self) -> Published {
+        self.published.read().clone()
+    }
+
+    pub fn failure(&self) -> Option<Error> {
+        self.failure.lock().clone()
+    }
+
+    pub fn fail(&self, error: Error) {
+        *self.failure.lock() = Some(error);
+    }
+
+    /// Makes commits visible, in ts order: write log first, then the published snapshot.
+    pub fn publish(&self, ts: Timestamp, catalog: Catalog, commits: impl Iterator<Item = (Timestamp, Arc<CommitWrites>)>) {
+        {
+            let mut log = self.write_log.lock();
+            for (commit_ts, writes) in commits {
+                log.append(commit_ts, writes);
+            }
+        }
+        let mut published = self.published.write();
+        assert!(ts > published.ts, "published ts must increase: {ts} after {}", published.ts);
+        *published = Published { ts, catalog };
+        drop(published);
+        let _guard = self.published_lock.lock();
+        self.published_changed.notify_all();
+    }
+}
+
+struct Committer {
+    sender: Option<SyncSender<CommitRequest>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        // Closing the channel ends the committer loop once queued commits are done.
+        drop(self.sender.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A Hull database over one [`Persistence`]. Cheap to clone; all clones share one committer.
+#[derive(Clone)]
+pub struct Database {
+    shared: Arc<Shared>,
+    committer: Arc<Committer>,
+}
+
+impl Database {
+    /// Opens the database stored in `persistence`, creating the bootstrap catalog if the store
+    /// is empty, and starts the committer. Startup reads only the catalog tables.
+    pub fn open(persistence: Arc<dyn Persistence>) -> Result<Database> {
+        let ts = persistence.max_ts()?.unwrap_or(Timestamp::MIN);
+        let catalog = load_catalog(persistence.as_ref(), ts)?;
+        let shared = Arc::new(Shared {
+            persistence,
+            published: RwLock::new(Published { ts, catalog }),
+            published_changed: Condvar::new(),
+            published_lock: Mutex::new(()),
+            write_log: Mutex::new(WriteLog::new(ts)),
+            failure: Mutex::new(None),
+        });
+        let (sender, receiver) = sync_channel(COMMIT_QUEUE_CAPACITY);
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("hull-committer".into())
+            .spawn(move || committer::run(thread_shared, receiver))
+            .map_err(|e| Error::internal("StartupFailed", format!("could not start the committer thread: {e}")))?;
+        let database = Database { shared, committer: Arc::new(Committer { sender: Some(sender), thread: Some(thread) }) };
+        database.resume_backfills()?;
+        Ok(database)
+    }
+
+    /// The newest committed timestamp.
+    pub fn latest_ts(&self) -> Timestamp {
+        self.shared.published().ts
+    }
+
+    /// The catalog as of the newest commit.
+    pub fn catalog(&self) -> Catalog {
+        self.shared.published().catalog
+    }
+
+    /// Begins a transaction reading at the newest committed snapshot.
+    pub fn begin(&self) -> Transaction {
+        let published = self.shared.published();
+        Transaction::new(self.shared.clone(), published.ts, published.catalog)
+    }
+
+    /// Commits `transaction`, returning its commit timestamp (its snapshot ts if it wrote
+    /// nothing). Fails with a `Conflict` error when a concurrent commit invalidated its reads.
+    /// Indexes it created are backfilled before this returns.
+    pub fn commit(&self, transaction: Transaction) -> Result<Timestamp> {
+        let (begin_ts, reads, writes, created_indexes) = transaction.into_parts();
+        if writes.is_empty() {
+            return Ok(begin_ts);
+        }
+        let (reply, answer) = sync_channel(1);
+        let sender = self.committer.sender.as_ref().expect("committer runs while the database lives");
+        sender
+            .send(CommitRequest { begin_ts, reads, writes, reply })
+            .map_err(|_| Error::new(Code::Unavailable, "ShuttingDown", "The database is shutting down."))?;
+        let ts = answer
+            .recv()
+            .map_err(|_| Error::new(Code::Unavailable, "ShuttingDown", "The database is shutting down."))??;
+        for index in created_indexes {
+            self.backfill(index, ts)?;
+        }
+        Ok(ts)
+    }
+
+    /// Runs `body` in a transaction and commits it, retrying on conflicts up to `max_retries`
+    /// times. The body must be deterministic given the database state (it may run again).
+    pub fn run<T>(&self, max_retries: usize, mut body: impl FnMut(&mut Transaction) -> Result<T>) -> Result<(T, Timestamp)> {
+        let mut attempt = 0;
+        loop {
+            let mut transaction = self.begin();
+            let value = body(&mut transaction)?;
+            match self.commit(transaction) {
+                Ok(ts) => return Ok((value, ts)),
+                Err(error) if error.is_retryable_conflict() && attempt < max_retries => attempt += 1,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Blocks until the published ts reaches `ts` or `timeout` passes; returns the published ts.
+    pub fn wait_for_ts(&self, ts: Timestamp, timeout: std::time::Duration) -> Timestamp {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut guard = self.shared.published_lock.lock();
+        loop {
+            let current = self.latest_ts();
+            if current >= ts || self.shared.published_changed.wait_until(&mut guard, deadline).timed_out() {
+                return self.latest_ts().max(current);
+            }
+        }
+    }
+
+    /// Adds index rows for every document that existed at `snapshot` (when the index started
+    /// being maintained), then marks the index enabled.
+    fn backfill(&self, index: IndexId, snapshot: Timestamp) -> Result<()> {
+        let catalog = self.catalog();
+        let Some(info) = catalog.index(index).cloned() else { return Ok(()) };
+        if info.state == IndexState::Enabled {
+            return Ok(());
+        }
+        let source = catalog
+            .index_by_name(info.table, crate::catalog::BY_CREATION_TIME)
+            .ok_or_else(|| Error::internal("CorruptCatalog", "table without by_creation_time"))?
+            .id;
+        let mut range = KeyRange::all();
+        loop {
+            let page = self.shared.persistence.index_scan(source, snapshot, &range, Order::Asc, BACKFILL_BATCH_ROWS)?;
+            let mut rows = Vec::with_capacity(page.entries.len());
+            for entry in &page.entries {
+                let document = Document::from_stored(entry.document.key, entry.document.value.as_deref().expect("visible"))?;
+                rows.push(IndexRow { index, key: info.key_of(&document), ts: entry.document.ts, document: Some(entry.document.key) });
+            }
+            self.shared.persistence.write_index_backfill(&rows)?;
+            match page.resume_after {
+                Some(last) => range = range.after(&last, Order::Asc),
+                None => break,
+            }
+        }
+        let document = info.document.expect("user indexes have an _index document");
+        self.run(usize::MAX, |tx| {
+            let fields = index_document(info.table, &info.name, &info.declared_fields, index, IndexState::Enabled);
+            tx.replace_system(INDEXES_TABLE, document, fields)
+        })?;
+        Ok(())
+    }
+
+    /// Finishes backfills interrupted by a restart.
+    fn resume_backfills(&self) -> Result<()> {
+        let pending: Vec<IndexId> =
+            self.catalog().indexes().filter(|i| i.state == IndexState::Backfilling).map(|i| i.id).collect();
+        let snapshot = self.latest_ts();
+        for index in pending {
+            self.backfill(index, snapshot)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the catalog tables at `ts`.
+fn load_catalog(persistence: &dyn Persistence, ts: Timestamp) -> Result<Catalog> {
+    let mut catalog = Catalog::bootstrap();
+    for table in [TABLES_TABLE, INDEXES_TABLE, SCHEMAS_TABLE] {
+        let by_id = catalog.index_by_name(table, crate::catalog::BY_ID).expect("bootstrap index").id;
+        let mut range = KeyRange::all();
+        loop {
+            let page = persistence.index_scan(by_id, ts, &range, Order::Asc, 1000)?;
+            for entry in &page.entries {
+                let document = Document::from_stored(entry.document.key, entry.document.value.as_deref().expect("visible"))?;
+                catalog = catalog.apply(None, Some(&document))?;
+            }
+            match page.resume_after {
+                Some(last) => range = range.after(&last, Order::Asc),
+                None => break,
+            }
+        }
+    }
+    Ok(catalog)
+}

@@ -1,0 +1,305 @@
+//! Schemas and validators, in the JSON form `defineSchema(...).export()` produces.
+//!
+//! A [`Schema`] lists tables with their document validator and indexes. When a schema is
+//! active and has `schemaValidation: true`, every document written to a table it defines must
+//! match that table's validator; tables it does not define are unconstrained (as in Convex).
+
+use std::collections::BTreeMap;
+
+use hull_errors::{Error, Result};
+use hull_store::TableNumber;
+use hull_values::{DocumentId, Object, Value};
+
+use crate::document::{CREATION_TIME_FIELD, ID_FIELD};
+
+/// A validator, as `v.*` builders serialize them (`ValidatorJSON` in convex/values).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Validator {
+    /// `v.null()`
+    Null,
+    /// `v.number()` / `v.float64()` (serialized as `number`)
+    Float64,
+    /// `v.int64()` / `v.bigint()` (serialized as `bigint`)
+    Int64,
+    /// `v.boolean()`
+    Boolean,
+    /// `v.string()`
+    String,
+    /// `v.bytes()`
+    Bytes,
+    /// `v.any()`
+    Any,
+    /// `v.literal(x)`
+    Literal(Value),
+    /// `v.id("table")`
+    Id(String),
+    /// `v.array(v)`
+    Array(Box<Validator>),
+    /// `v.record(keys, values)`
+    Record(Box<Validator>, Box<Validator>),
+    /// `v.object({...})`: field name -> (validator, optional)
+    Object(BTreeMap<String, (Validator, bool)>),
+    /// `v.union(...)`
+    Union(Vec<Validator>),
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::bad_request("InvalidSchema", message)
+}
+
+impl Validator {
+    /// Parses a `ValidatorJSON`.
+    pub fn from_json(json: &serde_json::Value) -> Result<Validator> {
+        let kind = json.get("type").and_then(|t| t.as_str()).ok_or_else(|| invalid(format!("validator without a type: {json}")))?;
+        let value = || json.get("value").ok_or_else(|| invalid(format!("validator {kind} without a value")));
+        Ok(match kind {
+            "null" => Validator::Null,
+            "number" | "float64" => Validator::Float64,
+            "bigint" | "int64" => Validator::Int64,
+            "boolean" => Validator::Boolean,
+            "string" => Validator::String,
+            "bytes" => Validator::Bytes,
+            "any" => Validator::Any,
+            "literal" => Validator::Literal(Value::from_json(value()?)?),
+            "id" => Validator::Id(
+                json.get("tableName").and_then(|t| t.as_str()).ok_or_else(|| invalid("v.id without tableName"))?.to_owned(),
+            ),
+            "array" => Validator::Array(Box::new(Validator::from_json(value()?)?)),
+            "record" => {
+                let keys = json.get("keys").ok_or_else(|| invalid("v.record without keys"))?;
+                let values = json
+                    .get("values")
+                    .and_then(|v| v.get("fieldType"))
+                    .ok_or_else(|| invalid("v.record without values"))?;
+                Validator::Record(Box::new(Validator::from_json(keys)?), Box::new(Validator::from_json(values)?))
+            }
+            "object" => {
+                let fields = value()?.as_object().ok_or_else(|| invalid("v.object value is not an object"))?;
+                let mut parsed = BTreeMap::new();
+                for (name, field) in fields {
+                    let field_type = field.get("fieldType").ok_or_else(|| invalid(format!("field {name} without fieldType")))?;
+                    let optional = field.get("optional").and_then(|o| o.as_bool()).unwrap_or(false);
+                    parsed.insert(name.clone(), (Validator::from_json(field_type)?, optional));
+                }
+                Validator::Object(parsed)
+            }
+            "union" => {
+                let members = value()?.as_array().ok_or_else(|| invalid("v.union value is not an array"))?;
+                Validator::Union(members.iter().map(Validator::from_json).collect::<Result<_>>()?)
+            }
+            other => return Err(invalid(format!("unknown validator type '{other}'"))),
+        })
+    }
+
+    /// Checks `value` (`None` = missing), returning why it does not match.
+    ///
+    /// `table_number` resolves a table name for `v.id` checks.
+    pub fn check(&self, value: &Value, table_number: &dyn Fn(&str) -> Option<TableNumber>) -> std::result::Result<(), String> {
+        let mismatch = || Err(format!("Value does not match validator.\nPath: .\nValue: {}\nValidator: {}", display_value(value), self));
+        match (self, value) {
+            (Validator::Any, _) => Ok(()),
+            (Validator::Null, Value::Null)
+            | (Validator::Float64, Value::Float64(_))
+            | (Validator::Int64, Value::Int64(_))
+            | (Validator::Boolean, Value::Boolean(_))
+            | (Validator::String, Value::String(_))
+            | (Validator::Bytes, Value::Bytes(_)) => Ok(()),
+            (Validator::Literal(expected), actual) if expected == actual => Ok(()),
+            (Validator::Id(table), Value::String(id)) => match (DocumentId::decode(id), table_number(table)) {
+                (Ok(id), Some(number)) if id.table_number == number => Ok(()),
+                _ => Err(format!("Value does not match validator.\nPath: .\nValue: {}\nValidator: v.id(\"{table}\")", display_value(value))),
+            },
+            (Validator::Array(element), Value::Array(items)) => {
+                for (position, item) in items.iter().enumerate() {
+                    element.check(item, table_number).map_err(|e| prefix_path(&format!("[{position}]"), e))?;
+                }
+                Ok(())
+            }
+            (Validator::Record(keys, values), Value::Object(object)) => {
+                for (name, item) in object {
+                    keys.check(&Value::String(name.clone()), table_number).map_err(|e| prefix_path(&format!(".{name}"), e))?;
+                    values.check(item, table_number).map_err(|e| prefix_path(&format!(".{name}"), e))?;
+                }
+                Ok(())
+            }
+            (Validator::Object(fields), Value::Object(object)) => check_object(fields, object, table_number),
+            (Validator::Union(members), _) => {
+                if members.iter().any(|member| member.check(value, table_number).is_ok()) {
+                    Ok(())
+                } else {
+                    mismatch()
+                }
+            }
+            _ => mismatch(),
+        }
+    }
+}
+
+fn check_object(
+    fields: &BTreeMap<String, (Validator, bool)>,
+    object: &Object,
+    table_number: &dyn Fn(&str) -> Option<TableNumber>,
+) -> std::result::Result<(), String> {
+    for (name, (validator, optional)) in fields {
+        match object.get(name) {
+            None if *optional => {}
+            None => {
+                return Err(format!(
+                    "Object is missing the required field `{name}`. Consider wrapping the field validator in `v.optional(...)` if this is expected."
+                ));
+            }
+            Some(value) => validator.check(value, table_number).map_err(|e| prefix_path(&format!(".{name}"), e))?,
+        }
+    }
+    if let Some(extra) = object.keys().find(|name| !fields.contains_key(*name)) {
+        return Err(format!(
+            "Object contains extra field `{extra}` that is not in the validator."
+        ));
+    }
+    Ok(())
+}
+
+fn prefix_path(segment: &str, error: String) -> String {
+    match error.split_once("\nPath: ") {
+        Some((head, rest)) => {
+            let rest = rest.strip_prefix('.').unwrap_or(rest);
+            let joiner = if rest.starts_with('[') || rest.starts_with('\n') || rest.is_empty() { "" } else { "." };
+            format!("{head}\nPath: {segment}{joiner}{rest}")
+        }
+        None => error,
+    }
+}
+
+fn display_value(value: &Value) -> String {
+    let text = value.to_json().to_string();
+    if text.len() > 200 { format!("{}...", &text[..text.floor_char_boundary(200)]) } else { text }
+}
+
+impl std::fmt::Display for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Validator::Null => f.write_str("v.null()"),
+            Validator::Float64 => f.write_str("v.float64()"),
+            Validator::Int64 => f.write_str("v.int64()"),
+            Validator::Boolean => f.write_str("v.boolean()"),
+            Validator::String => f.write_str("v.string()"),
+            Validator::Bytes => f.write_str("v.bytes()"),
+            Validator::Any => f.write_str("v.any()"),
+            Validator::Literal(value) => write!(f, "v.literal({})", value.to_json()),
+            Validator::Id(table) => write!(f, "v.id(\"{table}\")"),
+            Validator::Array(element) => write!(f, "v.array({element})"),
+            Validator::Record(keys, values) => write!(f, "v.record({keys}, {values})"),
+            Validator::Object(fields) => {
+                f.write_str("v.object({")?;
+                for (position, (name, (validator, optional))) in fields.iter().enumerate() {
+                    if position > 0 {
+                        f.write_str(", ")?;
+                    }
+                    if *optional { write!(f, "{name}: v.optional({validator})")? } else { write!(f, "{name}: {validator}")? }
+                }
+                f.write_str("})")
+            }
+            Validator::Union(members) => {
+                f.write_str("v.union(")?;
+                for (position, member) in members.iter().enumerate() {
+                    if position > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{member}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// One index declared in a schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexDefinition {
+    /// The index name (`indexDescriptor`).
+    pub name: String,
+    /// The declared fields, in order.
+    pub fields: Vec<String>,
+}
+
+/// One table declared in a schema.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableDefinition {
+    /// The table name.
+    pub name: String,
+    /// The document validator.
+    pub document_type: Validator,
+    /// Database indexes (not search or vector indexes).
+    pub indexes: Vec<IndexDefinition>,
+}
+
+/// A deployment's schema.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schema {
+    /// Tables by name.
+    pub tables: BTreeMap<String, TableDefinition>,
+    /// Whether documents are validated on write.
+    pub schema_validation: bool,
+    /// The JSON it was parsed from, kept verbatim so it can be stored and reported.
+    pub source: String,
+}
+
+impl Schema {
+    /// Parses the JSON text `defineSchema(...).export()` returns.
+    pub fn parse(source: &str) -> Result<Schema> {
+        let json: serde_json::Value = serde_json::from_str(source).map_err(|e| invalid(format!("schema is not JSON: {e}")))?;
+        let tables_json = json.get("tables").and_then(|t| t.as_array()).ok_or_else(|| invalid("schema without tables"))?;
+        let mut tables = BTreeMap::new();
+        for table in tables_json {
+            let name = table.get("tableName").and_then(|n| n.as_str()).ok_or_else(|| invalid("table without tableName"))?;
+            hull_values::check_identifier(name)?;
+            let document_type =
+                Validator::from_json(table.get("documentType").ok_or_else(|| invalid(format!("table {name} without documentType")))?)?;
+            let mut indexes = Vec::new();
+            for index in table.get("indexes").and_then(|i| i.as_array()).into_iter().flatten() {
+                let index_name =
+                    index.get("indexDescriptor").and_then(|n| n.as_str()).ok_or_else(|| invalid("index without indexDescriptor"))?;
+                let fields = index
+                    .get("fields")
+                    .and_then(|f| f.as_array())
+                    .ok_or_else(|| invalid(format!("index {index_name} without fields")))?
+                    .iter()
+                    .map(|f| f.as_str().map(str::to_owned).ok_or_else(|| invalid("index field is not a string")))
+                    .collect::<Result<Vec<_>>>()?;
+                indexes.push(IndexDefinition { name: index_name.to_owned(), fields });
+            }
+            if tables.insert(name.to_owned(), TableDefinition { name: name.to_owned(), document_type, indexes }).is_some() {
+                return Err(invalid(format!("table {name} is defined twice")));
+            }
+        }
+        let schema_validation = json.get("schemaValidation").and_then(|v| v.as_bool()).unwrap_or(true);
+        Ok(Schema { tables, schema_validation, source: source.to_owned() })
+    }
+
+    /// Checks a document (system fields included) written to `table` against the schema.
+    pub fn check_document(
+        &self,
+        table: &str,
+        document: &Object,
+        table_number: &dyn Fn(&str) -> Option<TableNumber>,
+    ) -> Result<()> {
+        if !self.schema_validation {
+            return Ok(());
+        }
+        let Some(definition) = self.tables.get(table) else { return Ok(()) };
+        let mut user_fields = document.clone();
+        user_fields.remove(ID_FIELD);
+        user_fields.remove(CREATION_TIME_FIELD);
+        // A table defined with a non-object validator (e.g. a union of objects) is checked whole.
+        definition.document_type.check(&Value::Object(user_fields.clone()), table_number).map_err(|reason| {
+            Error::bad_request(
+                "SchemaValidationError",
+                format!(
+                    "Failed to insert or update a document in table \"{table}\" because it does not match the schema: {reason}\n\nObject: {}\nValidator: {}",
+                    display_value(&Value::Object(user_fields)),
+                    definition.document_type
+                ),
+            )
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! A child process commits in a loop from several threads and is killed with SIGKILL at a
+//! random moment, again and again on the same data directory. After each kill, every commit
+//! the child saw acknowledged must be present, the store must open cleanly, and commit
+//! timestamps must keep increasing.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hull_values::Value;
+use rand::{Rng, SeedableRng};
+
+const CHILD_ENV: &str = "HULL_CRASH_TEST_CHILD_DIR";
+const ACK: &str = "HULL-ACK ";
+const WRITER_THREADS: i64 = 4;
+
+/// The child: the parent re-executes this test binary to run it, with `CHILD_ENV` set.
+#[test]
+#[ignore = "child process of acknowledged_commits_survive_sigkill, not a test of its own"]
+fn crash_child_writer() {
+    let dir = std::env::var(CHILD_ENV).expect("run by acknowledged_commits_survive_sigkill");
+    let db = open_sqlite(std::path::Path::new(&dir));
+    let round: i64 = std::env::var("HULL_CRASH_ROUND").unwrap().parse().unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..WRITER_THREADS {
+            let db = db.clone();
+            scope.spawn(move || {
+                for sequence in 0.. {
+                    let fields = object(&[("round", i(round)), ("thread", i(thread)), ("seq", i(sequence)), ("pad", s(&"x".repeat(200)))]);
+                    let (id, ts) = db.run(0, |tx| tx.insert("log", fields.clone())).unwrap();
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{ACK}{id} {ts}").unwrap();
+                    out.flush().unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn acknowledged_commits_survive_sigkill() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(std::env::var("HULL_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(3));
+    let mut acknowledged: Vec<(String, u64)> = Vec::new();
+    let mut last_ts = 0u64;
+    for round in 0..12 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["crash_child_writer", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_ENV, dir.path())
+            .env("HULL_CRASH_ROUND", round.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let target = rng.random_range(0..300);
+        let deadline = Instant::now() + Duration::from_millis(rng.random_range(50..1500));
+        let mut seen = 0;
+        let reader = std::thread::spawn(move || {
+            let mut acks = Vec::new();
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split(ACK).nth(1) {
+                    let (id, ts) = rest.split_once(' ').unwrap();
+                    acks.push((id.to_string(), ts.parse::<u64>().unwrap()));
+                }
+            }
+            acks
+        });
+        // Kill after a random delay or a random number of acks, whichever first.
+        while Instant::now() < deadline && seen < target {
+            std::thread::sleep(Duration::from_millis(5));
+            seen += 1;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acks = reader.join().unwrap();
+        acknowledged.extend(acks);
+
+        let db = open_sqlite(dir.path());
+        let mut tx = db.begin();
+        for (position, (id, ts)) in acknowledged.iter().enumerate() {
+            // A fresh transaction per 1000 reads keeps each within the read-set limit.
+            if position % 1000 == 0 {
+                tx = db.begin();
+            }
+            let id = hull_values::DocumentId::decode(id).unwrap();
+            let document = tx.get(id).unwrap().unwrap_or_else(|| panic!("round {round}: acknowledged commit {id} at ts {ts} lost"));
+            assert_eq!(document.object().get("pad"), Some(&Value::String("x".repeat(200))));
+        }
+        let max_acked = acknowledged.iter().map(|(_, ts)| *ts).max().unwrap_or(0);
+        assert!(db.latest_ts().0 >= max_acked && db.latest_ts().0 >= last_ts, "round {round}: timestamps went backwards");
+        // The store accepts new commits after recovery, at a later timestamp.
+        let (_, ts) = db.run(0, |tx| tx.insert("after_crash", object(&[("round", i(round))]))).unwrap();
+        assert!(ts.0 > max_acked.max(last_ts));
+        last_ts = ts.0;
+    }
+    assert!(acknowledged.len() > 20, "too few acknowledged commits ({}) to mean anything", acknowledged.len());
+    eprintln!("{} acknowledged commits survived 12 SIGKILLs", acknowledged.len());
+}

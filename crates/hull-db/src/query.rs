@@ -136,11 +136,10 @@ pub struct Query {
 
 /// Decodes a literal that may be `{"$undefined": null}`.
 fn optional_value(json: &serde_json::Value) -> Result<Option<Value>> {
-    if let Some(object) = json.as_object() {
-        if object.len() == 1 && object.contains_key("$undefined") {
+    if let Some(object) = json.as_object()
+        && object.len() == 1 && object.contains_key("$undefined") {
             return Ok(None);
         }
-    }
     Value::from_json(json).map(Some)
 }
 

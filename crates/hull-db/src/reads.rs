@@ -24,12 +24,11 @@ impl IntervalSet {
         let mut start = range.start.clone();
         let mut end = range.end.clone();
         // An interval starting at or before `start` may overlap it.
-        if let Some((prev_start, prev_end)) = self.intervals.range(..=start.clone()).next_back() {
-            if prev_end.as_ref().is_none_or(|e| *e >= start) {
+        if let Some((prev_start, prev_end)) = self.intervals.range(..=start.clone()).next_back()
+            && prev_end.as_ref().is_none_or(|e| *e >= start) {
                 start = prev_start.clone();
                 end = max_end(end, prev_end.clone());
             }
-        }
         // Intervals starting inside [start, end] are absorbed.
         let absorbed: Vec<Vec<u8>> = self
             .intervals

@@ -240,7 +240,10 @@ impl Transaction {
     }
 
     fn buffer_write(&mut self, key: DocumentKey, old: Option<(Document, Option<Timestamp>)>, new: Option<Document>) -> Result<()> {
-        self.check_write_limits(new.as_ref())?;
+        // Like Convex, only writes to user tables count against the user write limits.
+        if key.table >= crate::catalog::FIRST_USER_TABLE_NUMBER {
+            self.check_write_limits(new.as_ref())?;
+        }
         match self.writes.get_mut(&key) {
             // Written before in this transaction: keep the snapshot's revision as `old`.
             Some(write) => write.new = new,

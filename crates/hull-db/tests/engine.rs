@@ -348,3 +348,29 @@ fn transaction_limits_are_enforced() {
         assert!(error.message.starts_with("Too many reads in a single function execution (limit: 4096)."), "{}", error.message);
     });
 }
+
+#[test]
+fn reading_more_than_the_document_limit_fails() {
+    let db = Database::open(std::sync::Arc::new(hull_store::MemoryPersistence::new())).unwrap();
+    for _ in 0..2 {
+        db.run(0, |tx| {
+            for _ in 0..hull_db::limits::TRANSACTION_MAX_READ_SIZE_ROWS / 2 {
+                tx.insert("rows", object(&[]))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    db.run(0, |tx| tx.insert("rows", object(&[]))).unwrap();
+    let mut tx = db.begin();
+    let mut stream = hull_db::QueryStream::open(&mut tx, query(r#"{"source":{"type":"FullTableScan","tableName":"rows","order":"asc"},"operators":[]}"#)).unwrap();
+    let error = loop {
+        match stream.next(&mut tx) {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("read past the limit"),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(error.message, "Too many documents read in a single function execution (limit: 32000). Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.");
+    assert_eq!(tx.usage().documents_read, hull_db::limits::TRANSACTION_MAX_READ_SIZE_ROWS + 1);
+}

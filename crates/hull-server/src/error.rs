@@ -1,0 +1,85 @@
+//! Convex's error envelope for failures that are not a user function's.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hull_errors::{Code, Error};
+use serde::Serialize;
+
+/// The short code and message Convex answers for a server-side failure, whatever it was: the
+/// details go to the log, never to the client (upstream `HttpError` for untagged errors).
+const INTERNAL_SHORT: &str = "InternalServerError";
+const INTERNAL_MESSAGE: &str = "Your request couldn't be completed. Try again later.";
+
+/// An [`Error`] on its way to an HTTP client: `HTTP <status>` with the JSON body
+/// `{"code": "<short>", "message": "<message>"}` (wire protocols §1.3).
+///
+/// The status follows the error's [`Code`]. `Internal` errors are answered with Convex's generic
+/// 500 envelope and logged, so storage paths and other server details never reach a client.
+#[derive(Debug)]
+pub struct HttpError(pub Error);
+
+impl From<Error> for HttpError {
+    fn from(error: Error) -> HttpError {
+        HttpError(error)
+    }
+}
+
+/// The wire shape of the envelope.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// The HTTP status Convex uses for each error class (upstream `http_status_code`).
+fn status_of(code: Code) -> StatusCode {
+    match code {
+        Code::BadRequest => StatusCode::BAD_REQUEST,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::Forbidden => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::Conflict => StatusCode::CONFLICT,
+        Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        // `Code` is non-exhaustive: a class this crate does not know yet is a server failure.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let HttpError(error) = self;
+        let status = status_of(error.code);
+        let envelope = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(short = error.short, "request failed: {}", error.message);
+            Envelope { code: INTERNAL_SHORT, message: INTERNAL_MESSAGE }
+        } else {
+            Envelope { code: error.short, message: &error.message }
+        };
+        (status, Json(envelope)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_code_maps_to_the_convex_status() {
+        let cases = [
+            (Code::BadRequest, 400),
+            (Code::Unauthenticated, 401),
+            (Code::Forbidden, 403),
+            (Code::NotFound, 404),
+            (Code::Conflict, 409),
+            (Code::RateLimited, 429),
+            (Code::Internal, 500),
+            (Code::Unavailable, 503),
+        ];
+        for (code, status) in cases {
+            assert_eq!(status_of(code).as_u16(), status, "{code:?}");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The two routers: the API port's and the site (HTTP actions) port's.
+
+use axum::extract::State;
+use axum::http::{Method, Uri};
+use axum::routing::get;
+use axum::Router;
+use hull_errors::Error;
+
+use crate::{AppState, HttpError, VERSION};
+
+/// What `GET /` on the API port answers, for a human who opens the URL in a browser.
+const ROOT_TEXT: &str = "This Hull deployment is running. See https://docs.convex.dev/.";
+
+/// What the site port answers while no HTTP actions are deployed. The words are upstream's
+/// (wire protocols §10.2), so anyone grepping for them finds the same sentence.
+const NO_HTTP_ACTIONS_MESSAGE: &str = "This Convex deployment does not have HTTP actions enabled.";
+
+/// The router for the API port (3210): health and metadata routes today (wire protocols §11);
+/// `/api/*` and the sync WebSocket later. Unknown paths get a 404 error envelope.
+pub fn api_router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(root))
+        .route("/version", get(version))
+        .route("/instance_version", get(version))
+        .route("/instance_name", get(instance_name))
+        .fallback(api_not_found)
+        .with_state(state)
+}
+
+/// The router for the site port (3211), which will serve HTTP actions. Until they exist, every
+/// path except `/version` (which upstream serves on both ports, for health checks) is a 404
+/// error envelope saying no HTTP actions are deployed.
+pub fn site_router(state: AppState) -> Router {
+    Router::new().route("/version", get(version)).fallback(no_http_actions).with_state(state)
+}
+
+async fn root() -> &'static str {
+    ROOT_TEXT
+}
+
+async fn version() -> &'static str {
+    VERSION
+}
+
+async fn instance_name(State(state): State<AppState>) -> String {
+    state.instance_name().to_owned()
+}
+
+async fn api_not_found(method: Method, uri: Uri) -> HttpError {
+    let message = format!("No route for {method} {} on this deployment.", uri.path());
+    Error::not_found("NotFound", message).into()
+}
+
+async fn no_http_actions() -> HttpError {
+    Error::not_found("NotFound", NO_HTTP_ACTIONS_MESSAGE).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use hull_store::MemoryPersistence;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Upper bound on a response body read by these tests.
+    const BODY_BYTES_MAX: usize = 1 << 20;
+
+    /// One answered request, flattened for assertions.
+    #[derive(Debug, PartialEq)]
+    struct Answer {
+        status: u16,
+        content_type: String,
+        body: String,
+    }
+
+    fn state() -> AppState {
+        let database = hull_db::Database::open(Arc::new(MemoryPersistence::new())).unwrap();
+        AppState::new(database, "hull-test")
+    }
+
+    /// Sends one request through `router` with no socket and returns what came back.
+    async fn send(router: Router, method: Method, path: &str) -> Answer {
+        let request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|value| value.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = axum::body::to_bytes(response.into_body(), BODY_BYTES_MAX).await.unwrap();
+        Answer { status, content_type, body: String::from_utf8(bytes.to_vec()).unwrap() }
+    }
+
+    fn text(status: u16, body: &str) -> Answer {
+        Answer { status, content_type: "text/plain; charset=utf-8".into(), body: body.into() }
+    }
+
+    fn envelope(status: u16, code: &str, message: &str) -> Answer {
+        let body = serde_json::json!({ "code": code, "message": message }).to_string();
+        Answer { status, content_type: "application/json".into(), body }
+    }
+
+    #[tokio::test]
+    async fn api_version_answers_the_hull_version_as_text() {
+        let answer = send(api_router(state()), Method::GET, "/version").await;
+        assert_eq!(answer, text(200, VERSION));
+        let answer = send(api_router(state()), Method::GET, "/instance_version").await;
+        assert_eq!(answer, text(200, VERSION));
+    }
+
+    #[tokio::test]
+    async fn api_instance_name_answers_the_configured_name() {
+        let answer = send(api_router(state()), Method::GET, "/instance_name").await;
+        assert_eq!(answer, text(200, "hull-test"));
+    }
+
+    #[tokio::test]
+    async fn api_root_says_the_deployment_is_running() {
+        let answer = send(api_router(state()), Method::GET, "/").await;
+        assert_eq!(answer, text(200, ROOT_TEXT));
+    }
+
+    #[tokio::test]
+    async fn api_unknown_path_is_a_404_envelope_naming_the_route() {
+        let answer = send(api_router(state()), Method::POST, "/api/nope?x=1").await;
+        assert_eq!(answer, envelope(404, "NotFound", "No route for POST /api/nope on this deployment."));
+    }
+
+    #[tokio::test]
+    async fn site_every_path_is_a_404_envelope_saying_no_http_actions() {
+        for (method, path) in [(Method::GET, "/"), (Method::POST, "/api/hook"), (Method::GET, "/instance_name")] {
+            let answer = send(site_router(state()), method, path).await;
+            assert_eq!(answer, envelope(404, "NotFound", NO_HTTP_ACTIONS_MESSAGE), "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn site_version_answers_like_the_api_port() {
+        let answer = send(site_router(state()), Method::GET, "/version").await;
+        assert_eq!(answer, text(200, VERSION));
+    }
+
+    #[tokio::test]
+    async fn internal_errors_reach_clients_as_the_generic_500_envelope() {
+        let error = Error::internal("StorageError", "SQLite store at /secret/path: disk I/O error");
+        let router = Router::new().route("/fail", get(move || async move { HttpError::from(error) }));
+        let answer = send(router, Method::GET, "/fail").await;
+        let expected = "Your request couldn't be completed. Try again later.";
+        assert_eq!(answer, envelope(500, "InternalServerError", expected));
+    }
+}

@@ -1,0 +1,140 @@
+//! `hull serve`: open the data directory, then serve until SIGINT or SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hull_errors::{Error, Result};
+use hull_store_sqlite::{Durability, SqlitePersistence};
+use hull_server::{AppState, ServeConfig, Server};
+
+use crate::cli::ServeArgs;
+use crate::instance;
+
+/// The SQLite store's file name inside the data directory.
+pub const DATABASE_FILE_NAME: &str = "db.sqlite3";
+
+/// Validated `hull serve` options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// The data directory, as given (it is shown to the user in that form).
+    pub data_dir: PathBuf,
+    /// Where to listen.
+    pub listen: ServeConfig,
+    /// The instance name from the command line; `None` means the stored (or a generated) one.
+    pub instance_name: Option<String>,
+}
+
+impl TryFrom<ServeArgs> for ServeOptions {
+    type Error = Error;
+
+    fn try_from(args: ServeArgs) -> Result<ServeOptions> {
+        if args.port == args.site_port && args.port != 0 {
+            return Err(Error::bad_request(
+                "InvalidPorts",
+                format!("--port and --site-port are both {}: the API and HTTP actions need different ports", args.port),
+            ));
+        }
+        if let Some(name) = &args.instance_name {
+            instance::validate(name)?;
+        }
+        Ok(ServeOptions {
+            data_dir: args.data_dir,
+            listen: ServeConfig { interface: args.interface, api_port: args.port, site_port: args.site_port },
+            instance_name: args.instance_name,
+        })
+    }
+}
+
+/// Opens the deployment in `options.data_dir` and serves it until SIGINT or SIGTERM.
+///
+/// On return the runtime has stopped and the database has been dropped, so its committer has
+/// finished every acknowledged commit and the store's lock is released.
+pub fn serve(options: ServeOptions) -> Result<()> {
+    let persistence = open_store(&options.data_dir)?;
+    // Only after the store lock is held: see the crate doc.
+    let instance_name = match options.instance_name {
+        Some(name) => name,
+        None => instance::load_or_create(&options.data_dir)?,
+    };
+    let database = hull_db::Database::open(Arc::new(persistence))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hull-server")
+        .build()
+        .map_err(|err| Error::internal("StartupFailed", format!("could not start the async runtime: {err}")))?;
+    let state = AppState::new(database.clone(), instance_name);
+    let result = runtime.block_on(async {
+        let server = Server::bind(&options.listen, state).await?;
+        tracing::info!(
+            "Hull {} listening on {} (API) and {} (HTTP actions), data in {}",
+            hull_server::VERSION,
+            url(server.api_addr()),
+            url(server.site_addr()),
+            options.data_dir.display(),
+        );
+        server.run().await
+    });
+    // Dropping the runtime ends any connection task still holding a clone of the database, so
+    // the last handle is ours and dropping it joins the committer.
+    drop(runtime);
+    drop(database);
+    tracing::info!("Hull stopped");
+    result
+}
+
+fn open_store(data_dir: &Path) -> Result<SqlitePersistence> {
+    std::fs::create_dir_all(data_dir).map_err(|err| {
+        Error::internal("DataDirectoryError", format!("could not create the data directory {}: {err}", data_dir.display()))
+    })?;
+    SqlitePersistence::open(&data_dir.join(DATABASE_FILE_NAME), Durability::Full)
+}
+
+/// The URL of a listener. `SocketAddr` already brackets IPv6 hosts (`[::1]:3210`).
+fn url(addr: std::net::SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(port: u16, site_port: u16, instance_name: Option<&str>) -> ServeArgs {
+        ServeArgs {
+            data_dir: PathBuf::from("./hull_data"),
+            interface: "127.0.0.1".parse().unwrap(),
+            port,
+            site_port,
+            instance_name: instance_name.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn options_refuse_one_port_for_both_listeners() {
+        let error = ServeOptions::try_from(args(3210, 3210, None)).unwrap_err();
+        assert_eq!(error.short, "InvalidPorts");
+        // Port 0 twice means two free ports, which is fine.
+        ServeOptions::try_from(args(0, 0, None)).unwrap();
+    }
+
+    #[test]
+    fn options_validate_the_instance_name() {
+        let error = ServeOptions::try_from(args(3210, 3211, Some("Not Valid"))).unwrap_err();
+        assert_eq!(error.short, "InvalidInstanceName");
+        let options = ServeOptions::try_from(args(3210, 3211, Some("my-app"))).unwrap();
+        assert_eq!(options.instance_name.as_deref(), Some("my-app"));
+    }
+
+    #[test]
+    fn urls_bracket_ipv6_hosts() {
+        assert_eq!(url("127.0.0.1:3210".parse().unwrap()), "http://127.0.0.1:3210");
+        assert_eq!(url("[::1]:3211".parse().unwrap()), "http://[::1]:3211");
+    }
+
+    #[test]
+    fn a_second_open_of_one_data_directory_fails_as_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = open_store(dir.path()).unwrap();
+        let Err(error) = open_store(dir.path()) else { panic!("the second open succeeded") };
+        assert!(error.message.contains("already open in this process"), "{}", error.message);
+    }
+}

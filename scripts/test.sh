@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one test command: set up the machine, build once, run Hull's whole test suite.
+# The last line printed is the test runner's own summary.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+banner "setup (scripts/setup.sh)"
+./scripts/setup.sh
+
+if cargo nextest --version >/dev/null 2>&1; then
+    banner "build (cargo nextest run --no-run)"
+    cargo nextest run --workspace --all-targets --no-run
+    banner "test (cargo nextest)"
+    cargo nextest run --workspace --all-targets --no-fail-fast
+else
+    banner "build (cargo test --no-run)"
+    cargo test --workspace --all-targets --no-run
+    banner "test (cargo test)"
+    cargo test --workspace --all-targets --no-fail-fast
+fi

@@ -29,8 +29,11 @@ pub const WRITE_LOG_RETENTION_NANOS: u64 = 120 * 1_000_000_000;
 pub const WRITE_LOG_MAX_COMMITS: usize = 100_000;
 /// Rows an index backfill writes per batch.
 pub const BACKFILL_BATCH_ROWS: usize = 1000;
-/// Keys fetched from persistence per page while a query streams.
+/// Keys fetched from persistence per page while a query streams (pages double up to this).
 pub const QUERY_PAGE_ROWS: usize = 128;
+/// The first page of a query without a limit: most queries without `.take()` return a few
+/// dozen documents, which this serves in one scan without reading far past a small result.
+pub const QUERY_FIRST_PAGE_ROWS: usize = 32;
 
 const _: () = assert!(TRANSACTION_MAX_NUM_USER_WRITES <= TRANSACTION_MAX_READ_SIZE_ROWS);
 const _: () = assert!(QUERY_PAGE_ROWS > 0 && BACKFILL_BATCH_ROWS > 0);

@@ -14,7 +14,7 @@ use hull_values::Value;
 
 use crate::catalog::{IndexInfo, IndexState, BY_CREATION_TIME, BY_ID, TABLES_TABLE};
 use crate::document::{Document, FieldPath};
-use crate::limits::{MAX_QUERY_OPERATORS, QUERY_PAGE_ROWS};
+use crate::limits::{MAX_QUERY_OPERATORS, QUERY_FIRST_PAGE_ROWS, QUERY_PAGE_ROWS};
 use crate::transaction::Transaction;
 
 fn invalid_query(message: impl Into<String>) -> Error {
@@ -478,7 +478,7 @@ impl QueryStream {
             order,
             fetched: VecDeque::new(),
             persistence_done: false,
-            page_rows: limit_hint.map_or(8, |n| n + 1).clamp(1, QUERY_PAGE_ROWS),
+            page_rows: limit_hint.map_or(QUERY_FIRST_PAGE_ROWS, |n| n + 1).clamp(1, QUERY_PAGE_ROWS),
             overlay,
             passed: vec![0; operators.len()],
             operators,

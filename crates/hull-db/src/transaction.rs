@@ -6,8 +6,6 @@ use std::sync::Arc;
 use hull_errors::{Error, Result};
 use hull_store::{DocumentKey, IndexId, KeyRange, Order, Timestamp};
 use hull_values::{DocumentId, Object, Value};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use crate::catalog::{
     index_document, table_document, Catalog, IndexInfo, IndexState, TableInfo, BY_CREATION_TIME, BY_ID, INDEXES_TABLE,
@@ -56,7 +54,6 @@ pub struct Transaction {
     writes: BTreeMap<DocumentKey, PendingWrite>,
     usage: Usage,
     last_creation_time: f64,
-    rng: StdRng,
     created_indexes: Vec<IndexId>,
 }
 
@@ -81,7 +78,6 @@ impl Transaction {
             writes: BTreeMap::new(),
             usage: Usage::default(),
             last_creation_time: (base_nanos / 1_000_000) as f64 + (base_nanos % 1_000_000) as f64 / 1e6,
-            rng: StdRng::from_os_rng(),
             created_indexes: Vec::new(),
         }
     }
@@ -284,7 +280,9 @@ impl Transaction {
 
     fn insert_document(&mut self, table: &TableInfo, fields: Object) -> Result<Document> {
         let days = (now_nanos() / 86_400_000_000_000) as u16;
-        let id = DocumentId { table_number: table.number, internal_id: hull_values::new_internal_id(&mut self.rng, days) };
+        // IDs need uniqueness, not determinism: the thread-local CSPRNG avoids a getrandom
+        // syscall per transaction.
+        let id = DocumentId { table_number: table.number, internal_id: hull_values::new_internal_id(&mut rand::rng(), days) };
         let creation_time = self.next_creation_time();
         let document = Document::new(id, creation_time, fields);
         self.check_document(table, &document)?;

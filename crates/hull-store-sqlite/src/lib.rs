@@ -150,9 +150,24 @@ impl SqlitePersistence {
     }
 }
 
+/// WAL pages after which a commit checkpoints the WAL into the database file (SQLite's default
+/// is 1000). Group commits write many pages at once; a larger WAL lets a hot page written by
+/// many commits be copied once per checkpoint, and makes the checkpoint (which runs inside the
+/// commit that crosses the threshold) rarer. It also bounds the WAL to about 40 MiB. Measured
+/// with hull-bench: 64 concurrent single-insert clients went from about 19k to 23k commits/s;
+/// a background checkpointer thread did as well there, but halved single-client commits,
+/// because its fsyncs of the database file queued behind and ahead of the WAL's.
+pub const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
+/// Page cache per connection, in KiB (SQLite's default is 2 MiB). Point reads of a working
+/// set larger than the default spent a fifth of their time copying pages from the kernel.
+pub const CACHE_SIZE_KIB: i64 = 32 * 1024;
+
 /// Settings every connection gets.
 fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A negative cache_size is in KiB.
+    conn.pragma_update(None, "cache_size", -CACHE_SIZE_KIB)?;
     // The query planner stability guarantee: a statement keeps the plan it was prepared with.
     // Without it, SQLite re-prepares (re-parses and re-plans) a cached statement whenever a new
     // value is bound to a parameter the planner looked at (a LIMIT, a range bound), which made
@@ -174,6 +189,7 @@ fn configure_writer(conn: &Connection, durability: Durability, context: &Storage
             format!("{context}: the database could not be switched to WAL mode (journal_mode is {mode})"),
         ));
     }
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES).map_err(error)?;
     conn.pragma_update(None, "synchronous", durability.pragma_value()).map_err(error)
 }
 

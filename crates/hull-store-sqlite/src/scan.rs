@@ -244,8 +244,8 @@ mod tests {
         let range = "SEARCH indexes USING PRIMARY KEY (index_id=? AND key>?)";
         let bounded = "SEARCH indexes USING PRIMARY KEY (index_id=? AND key>? AND key<?)";
         let point = "SEARCH i USING PRIMARY KEY (index_id=? AND key=? AND ts<?)\n\
-                     SEARCH d USING INDEX sqlite_autoindex_documents_1 (ts=? AND table_number=? AND id=?) LEFT-JOIN";
-        let revision = "SEARCH documents USING INDEX sqlite_autoindex_documents_1 (ts=? AND table_number=? AND id=?)";
+                     SEARCH d USING PRIMARY KEY (ts=? AND table_number=? AND id=?) LEFT-JOIN";
+        let revision = "SEARCH documents USING PRIMARY KEY (ts=? AND table_number=? AND id=?)";
         let expected = [
             (SCAN_ASC, range),
             (SCAN_ASC_BOUNDED, bounded),
@@ -253,8 +253,8 @@ mod tests {
             (SCAN_DESC_BOUNDED, bounded),
             (POINT_READ, point),
             (REVISION, revision),
-            (crate::LOAD_DOCUMENTS, "SEARCH documents USING INDEX sqlite_autoindex_documents_1 (ts>? AND ts<?)"),
-            (crate::MAX_TS, "SEARCH documents USING COVERING INDEX sqlite_autoindex_documents_1"),
+            (crate::LOAD_DOCUMENTS, "SEARCH documents USING PRIMARY KEY (ts>? AND ts<?)"),
+            (crate::MAX_TS, "SEARCH documents USING PRIMARY KEY"),
         ];
         for (sql, want) in expected {
             let got = plan(&conn, sql);

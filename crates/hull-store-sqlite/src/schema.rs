@@ -19,9 +19,12 @@ pub(crate) const SCHEMA_VERSION: i32 = 1;
 
 /// The layout. `STRICT` makes SQLite refuse a value of the wrong type instead of storing it.
 ///
-/// * `documents` keeps its rowid (rows carry up to a MiB of JSON, which `WITHOUT ROWID` tables
-///   store poorly); its primary key is the log order. `documents_by_id` serves "revisions of
-///   one document" lookups (previous revisions, retention).
+/// * `documents` is clustered on its primary key, the log order `(ts, table_number, id)`
+///   (`WITHOUT ROWID`): a point read joins an index row to its revision in one B-tree descent
+///   instead of two (key index, then rowid table), and a commit appends to one B-tree instead
+///   of two. Large documents spill to overflow pages, which SQLite handles in either layout.
+///   There is deliberately no `(table_number, id, ts)` index yet: every B-tree costs each
+///   commit an insert, and nothing reads revisions by document id until retention does.
 /// * `indexes` is clustered on `(index_id, key, ts)` (`WITHOUT ROWID`): a scan walks the primary
 ///   key itself. A NULL document is a tombstone.
 /// * `globals` holds a few small JSON values.
@@ -33,8 +36,7 @@ const CREATE_SCHEMA: &str = "
         json TEXT,
         prev_ts INTEGER,
         PRIMARY KEY (ts, table_number, id)
-    ) STRICT;
-    CREATE INDEX documents_by_id ON documents (table_number, id, ts);
+    ) WITHOUT ROWID, STRICT;
     CREATE TABLE indexes (
         index_id INTEGER NOT NULL,
         key BLOB NOT NULL,

@@ -21,6 +21,18 @@ use crate::tags;
 
 /// Crockford's base32 alphabet, lowercase: no `i`, `l`, `o` or `u`.
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+/// Byte -> 5-bit value of [`ALPHABET`], `INVALID_CHAR` elsewhere: ID decoding is on the hot
+/// path of every `db.get`, so a table lookup replaces scanning the alphabet.
+const DECODE: [u8; 256] = {
+    let mut table = [INVALID_CHAR; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+const INVALID_CHAR: u8 = 0xFF;
 /// The footer is XORed with this, so a future format can be told apart.
 const ID_VERSION: u16 = 0;
 /// A u32 needs at most five 7-bit groups.
@@ -78,7 +90,7 @@ impl DocumentId {
         }
         if let Some(bad) = s
             .chars()
-            .find(|c| !c.is_ascii() || !ALPHABET.contains(&(*c as u8)))
+            .find(|c| !c.is_ascii() || DECODE[*c as usize] == INVALID_CHAR)
         {
             return invalid(format!(
                 "invalid character '{}': IDs use only lowercase Crockford base32 \
@@ -239,10 +251,10 @@ fn base32_decode(s: &str) -> std::result::Result<Vec<u8>, String> {
         }
         let mut bits = 0u64;
         for (i, &c) in chunk.iter().enumerate() {
-            let value = ALPHABET
-                .iter()
-                .position(|&a| a == c)
-                .ok_or("invalid character")?;
+            let value = DECODE[c as usize];
+            if value == INVALID_CHAR {
+                return Err("invalid character".to_string());
+            }
             bits |= (value as u64) << (35 - 5 * i);
         }
         let be = bits.to_be_bytes();

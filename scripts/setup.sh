@@ -41,7 +41,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # --- npm packages ----------------------------------------------------------------------------
-# None yet. When tests need the Convex CLI or client, install them here from a committed
-# package-lock.json with `npm ci`, skipping when node_modules is already up to date.
+# The pinned Convex CLI/library and the libraries fixture projects import (npm/package.json),
+# installed from the committed lockfile. Only scripts/gen-fixtures.sh needs them; the Rust tests
+# read the committed fixtures, so a machine without node skips this step.
+if [ -f npm/package-lock.json ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        say "npm not found; skipping npm packages (needed only by scripts/gen-fixtures.sh)"
+    elif [ ! -d npm/node_modules ] || [ npm/package-lock.json -nt npm/node_modules/.package-lock.json ]; then
+        say "installing npm packages (npm ci --prefix npm)"
+        npm ci --prefix npm --no-audit --no-fund --loglevel=error >/dev/null
+    else
+        say "npm packages up to date"
+    fi
+fi
 
 say "done"

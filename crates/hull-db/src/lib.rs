@@ -32,4 +32,4 @@ pub use database::Database;
 pub use document::{Document, FieldPath};
 pub use query::{paginate, Page, PageRequest, Query, QueryStream};
 pub use schema::Schema;
-pub use transaction::{PatchField, Transaction, Usage};
+pub use transaction::{PatchField, Savepoint, Transaction, Usage};

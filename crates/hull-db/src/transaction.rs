@@ -40,9 +40,20 @@ pub struct Usage {
     pub bytes_written: usize,
 }
 
+#[derive(Clone)]
 struct PendingWrite {
     old: Option<(Document, Timestamp)>,
     new: Option<Document>,
+}
+
+/// The state of a transaction's writes at some point, to return to if a nested call fails
+/// (`ctx.runMutation` inside a mutation: the callee's writes are undone when it throws, its
+/// reads stay in the read set because the caller observed their outcome).
+pub struct Savepoint {
+    writes: BTreeMap<DocumentKey, PendingWrite>,
+    catalog: Catalog,
+    usage: Usage,
+    created_indexes: usize,
 }
 
 /// A transaction: reads at a fixed snapshot, buffers writes until [`crate::Database::commit`].
@@ -105,6 +116,26 @@ impl Transaction {
     /// True when the transaction has written something.
     pub fn has_writes(&self) -> bool {
         !self.writes.is_empty()
+    }
+
+    /// Marks the current state of the writes; see [`Savepoint`].
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            writes: self.writes.clone(),
+            catalog: self.catalog.clone(),
+            usage: self.usage,
+            created_indexes: self.created_indexes.len(),
+        }
+    }
+
+    /// Undoes every write made since `savepoint` was taken. Reads are kept.
+    pub fn rollback_to(&mut self, savepoint: Savepoint) {
+        self.writes = savepoint.writes;
+        self.catalog = savepoint.catalog;
+        // Documents read since then were read; only the write counters go back.
+        self.usage.documents_written = savepoint.usage.documents_written;
+        self.usage.bytes_written = savepoint.usage.bytes_written;
+        self.created_indexes.truncate(savepoint.created_indexes);
     }
 
     pub(crate) fn into_parts(self) -> (Timestamp, ReadSet, Vec<DocumentWrite>, Vec<IndexId>) {

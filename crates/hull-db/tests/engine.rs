@@ -374,3 +374,26 @@ fn reading_more_than_the_document_limit_fails() {
     assert_eq!(error.message, "Too many documents read in a single function execution (limit: 32000). Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.");
     assert_eq!(tx.usage().documents_read, hull_db::limits::TRANSACTION_MAX_READ_SIZE_ROWS + 1);
 }
+
+#[test]
+fn rolling_back_to_a_savepoint_undoes_only_later_writes() {
+    on_each_engine(|engine, db| {
+        let (kept, _) = db.run(0, |tx| tx.insert("t", object(&[("n", f(1.0))]))).unwrap();
+        let mut tx = db.begin();
+        let before = tx.insert("t", object(&[("n", f(2.0))])).unwrap();
+        let savepoint = tx.savepoint();
+        let undone = tx.insert("t", object(&[("n", f(3.0))])).unwrap();
+        tx.patch(kept, BTreeMap::from([("n".to_string(), PatchField::Set(f(10.0)))])).unwrap();
+        tx.insert("new_table", object(&[])).unwrap();
+        tx.rollback_to(savepoint);
+        assert!(tx.get(undone).unwrap().is_none(), "{engine}");
+        assert_eq!(tx.get(kept).unwrap().unwrap().object()["n"], f(1.0));
+        assert!(tx.catalog().table_by_name("new_table").is_none());
+        assert_eq!(tx.usage().documents_written, 1);
+        db.commit(tx).unwrap();
+        let names = field(&collect(&db, r#"{"source":{"type":"FullTableScan","tableName":"t","order":"asc"},"operators":[]}"#), "n");
+        assert_eq!(names, vec![f(1.0), f(2.0)], "{engine}");
+        assert!(db.begin().get(before).unwrap().is_some());
+        assert!(db.catalog().table_by_name("new_table").is_none());
+    });
+}

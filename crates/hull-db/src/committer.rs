@@ -109,7 +109,7 @@ fn commit_group(shared: &Shared, group: Vec<CommitRequest>) {
     if accepted.is_empty() {
         return;
     }
-    debug_assert!(batch.documents.iter().all(|row| accepted.iter().any(|a| a.ts == row.ts)));
+    debug_assert!(batch.documents.iter().all(|row| row.ts > published.ts && row.ts <= last_ts));
     if let Err(error) = shared.persistence.write(&batch) {
         let error = Error::new(
             Code::Unavailable,

@@ -9,6 +9,9 @@ banner() { printf '\n==== %s ====\n' "$*"; }
 banner "setup (scripts/setup.sh)"
 ./scripts/setup.sh
 
+banner "fixtures (scripts/gen-fixtures.sh --check)"
+./scripts/gen-fixtures.sh --check
+
 if cargo nextest --version >/dev/null 2>&1; then
     banner "build (cargo nextest run --no-run)"
     cargo nextest run --workspace --all-targets --no-run

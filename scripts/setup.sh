@@ -28,6 +28,8 @@ fi
 # --- Debian packages -------------------------------------------------------------------------
 # Installed only when missing, so the apt step costs nothing once done.
 APT_PACKAGES=()
+# PostgreSQL server binaries for the PostgreSQL engine's tests (scripts/postgres.sh).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then APT_PACKAGES+=(postgresql); fi
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

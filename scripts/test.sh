@@ -9,6 +9,12 @@ banner() { printf '\n==== %s ====\n' "$*"; }
 banner "setup (scripts/setup.sh)"
 ./scripts/setup.sh
 
+banner "PostgreSQL test server (scripts/postgres.sh)"
+TEST_POSTGRES_URL="$(./scripts/postgres.sh start)"
+export TEST_POSTGRES_URL
+trap './scripts/postgres.sh stop' EXIT
+echo "TEST_POSTGRES_URL=$TEST_POSTGRES_URL"
+
 banner "fixtures (scripts/gen-fixtures.sh --check)"
 ./scripts/gen-fixtures.sh --check
 

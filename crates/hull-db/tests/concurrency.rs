@@ -97,6 +97,11 @@ fn transfers_keep_the_total_on_sqlite() {
     transfers("sqlite", open_sqlite(dir.path()));
 }
 
+#[test]
+fn transfers_keep_the_total_on_postgres() {
+    transfers("postgres", Database::open(Arc::new(open_postgres(&fresh_postgres_schema()))).unwrap());
+}
+
 /// Counter increments from many threads are never lost (the classic lost-update check).
 #[test]
 fn concurrent_increments_are_not_lost() {

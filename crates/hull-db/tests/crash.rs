@@ -1,5 +1,5 @@
 //! A child process commits in a loop from several threads and is killed with SIGKILL at a
-//! random moment, again and again on the same data directory. After each kill, every commit
+//! random moment, again and again on the same store (an SQLite file, or a PostgreSQL schema). After each kill, every commit
 //! the child saw acknowledged must be present, the store must open cleanly, and commit
 //! timestamps must keep increasing.
 
@@ -17,12 +17,21 @@ const CHILD_ENV: &str = "HULL_CRASH_TEST_CHILD_DIR";
 const ACK: &str = "HULL-ACK ";
 const WRITER_THREADS: i64 = 4;
 
+/// Where the store lives: `sqlite:<dir>` or `postgres:<schema>`.
+fn open_target(target: &str) -> hull_db::Database {
+    match target.split_once(':') {
+        Some(("sqlite", dir)) => open_sqlite(std::path::Path::new(dir)),
+        Some(("postgres", schema)) => hull_db::Database::open(std::sync::Arc::new(open_postgres(schema))).unwrap(),
+        _ => panic!("bad crash target {target}"),
+    }
+}
+
 /// The child: the parent re-executes this test binary to run it, with `CHILD_ENV` set.
 #[test]
-#[ignore = "child process of acknowledged_commits_survive_sigkill, not a test of its own"]
+#[ignore = "child process of the acknowledged_commits_survive_sigkill tests, not a test of its own"]
 fn crash_child_writer() {
-    let dir = std::env::var(CHILD_ENV).expect("run by acknowledged_commits_survive_sigkill");
-    let db = open_sqlite(std::path::Path::new(&dir));
+    let target = std::env::var(CHILD_ENV).expect("run by acknowledged_commits_survive_sigkill");
+    let db = open_target(&target);
     let round: i64 = std::env::var("HULL_CRASH_ROUND").unwrap().parse().unwrap();
     std::thread::scope(|scope| {
         for thread in 0..WRITER_THREADS {
@@ -41,25 +50,31 @@ fn crash_child_writer() {
 }
 
 #[test]
-fn acknowledged_commits_survive_sigkill() {
-    if std::env::var(CHILD_ENV).is_ok() {
-        return;
-    }
+fn acknowledged_commits_survive_sigkill_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    survives_sigkill(&format!("sqlite:{}", dir.path().display()));
+}
+
+#[test]
+fn acknowledged_commits_survive_sigkill_on_postgres() {
+    survives_sigkill(&format!("postgres:{}", fresh_postgres_schema()));
+}
+
+fn survives_sigkill(target: &str) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(std::env::var("HULL_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(3));
     let mut acknowledged: Vec<(String, u64)> = Vec::new();
     let mut last_ts = 0u64;
     for round in 0..12 {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["crash_child_writer", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, dir.path())
+            .env(CHILD_ENV, target)
             .env("HULL_CRASH_ROUND", round.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let target = rng.random_range(0..300);
+        let acks_before_kill = rng.random_range(0..300);
         let deadline = Instant::now() + Duration::from_millis(rng.random_range(50..1500));
         let mut seen = 0;
         let reader = std::thread::spawn(move || {
@@ -74,7 +89,7 @@ fn acknowledged_commits_survive_sigkill() {
             acks
         });
         // Kill after a random delay or a random number of acks, whichever first.
-        while Instant::now() < deadline && seen < target {
+        while Instant::now() < deadline && seen < acks_before_kill {
             std::thread::sleep(Duration::from_millis(5));
             seen += 1;
         }
@@ -83,7 +98,7 @@ fn acknowledged_commits_survive_sigkill() {
         let acks = reader.join().unwrap();
         acknowledged.extend(acks);
 
-        let db = open_sqlite(dir.path());
+        let db = open_target(target);
         let mut tx = db.begin();
         for (position, (id, ts)) in acknowledged.iter().enumerate() {
             // A fresh transaction per 1000 reads keeps each within the read-set limit.
@@ -102,5 +117,5 @@ fn acknowledged_commits_survive_sigkill() {
         last_ts = ts.0;
     }
     assert!(acknowledged.len() > 20, "too few acknowledged commits ({}) to mean anything", acknowledged.len());
-    eprintln!("{} acknowledged commits survived 12 SIGKILLs", acknowledged.len());
+    eprintln!("{target}: {} acknowledged commits survived 12 SIGKILLs", acknowledged.len());
 }

@@ -293,3 +293,10 @@ fn random_transactions_match_the_model_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     run_model("sqlite", open_sqlite(dir.path()), 1500, seed);
 }
+
+#[test]
+fn random_transactions_match_the_model_on_postgres() {
+    let seed = std::env::var("HULL_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(13);
+    let store = open_postgres(&fresh_postgres_schema());
+    run_model("postgres", Database::open(std::sync::Arc::new(store)).unwrap(), 1000, seed);
+}

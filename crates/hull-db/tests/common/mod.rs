@@ -9,11 +9,35 @@ use hull_store::{MemoryPersistence, Persistence};
 use hull_store_sqlite::{Durability, SqlitePersistence};
 use hull_values::{Object, Value};
 
-/// The engines every engine test runs on.
+/// The engines every engine test runs on: the reference model, SQLite and PostgreSQL.
 pub fn engines() -> Vec<(&'static str, Arc<dyn Persistence>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqlitePersistence::open(&dir.path().join("db.sqlite3"), Durability::Full).unwrap();
-    vec![("memory", Arc::new(MemoryPersistence::new()), None), ("sqlite", Arc::new(sqlite), Some(dir))]
+    vec![
+        ("memory", Arc::new(MemoryPersistence::new()), None),
+        ("sqlite", Arc::new(sqlite), Some(dir)),
+        ("postgres", Arc::new(open_postgres(&fresh_postgres_schema())), None),
+    ]
+}
+
+/// The PostgreSQL test server. Missing is a failure, not a skip: scripts/test.sh starts one.
+pub fn postgres_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").expect(
+        "TEST_POSTGRES_URL is not set: start a test server with `scripts/postgres.sh start` and export the URL it prints, or run ./scripts/test.sh",
+    )
+}
+
+/// A schema name no other test uses.
+pub fn fresh_postgres_schema() -> String {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("hull_db_test_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// Opens the PostgreSQL store in `schema` (taking its lease).
+pub fn open_postgres(schema: &str) -> hull_store_postgres::PostgresPersistence {
+    hull_store_postgres::PostgresPersistence::open(&postgres_url(), schema).unwrap()
 }
 
 /// Runs `check` once per engine with a fresh database.

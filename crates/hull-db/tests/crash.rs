@@ -119,3 +119,66 @@ fn survives_sigkill(target: &str) {
     assert!(acknowledged.len() > 20, "too few acknowledged commits ({}) to mean anything", acknowledged.len());
     eprintln!("{target}: {} acknowledged commits survived 12 SIGKILLs", acknowledged.len());
 }
+
+/// Two processes on one PostgreSQL schema: the primary commits, a standby waits for the writer
+/// lock; the primary is SIGKILLed; the standby takes over within a bounded time with every
+/// acknowledged commit present, and commits itself.
+#[test]
+fn a_standby_takes_over_when_the_primary_dies() {
+    let schema = fresh_postgres_schema();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child_writer", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_ENV, format!("postgres:{schema}"))
+        .env("HULL_CRASH_ROUND", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let acks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let reader_acks = acks.clone();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split(ACK).nth(1) {
+                reader_acks.lock().unwrap().push(rest.split_once(' ').unwrap().0.to_string());
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acks.lock().unwrap().len() < 20 {
+        assert!(Instant::now() < deadline, "the primary never committed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+    let standby_schema = schema.clone();
+    let standby = std::thread::spawn(move || {
+        let store = hull_store_postgres::PostgresPersistence::open_waiting(&postgres_url(), &standby_schema, Some(Duration::from_secs(60)), &|| {}).unwrap();
+        let db = hull_db::Database::open(std::sync::Arc::new(store)).unwrap();
+        opened_tx.send(Instant::now()).unwrap();
+        db
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(opened_rx.try_recv().is_err(), "the standby must not open while the primary lives");
+
+    child.kill().unwrap(); // SIGKILL
+    let killed_at = Instant::now();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let opened_at = opened_rx.recv_timeout(Duration::from_secs(30)).expect("the standby took over");
+    let takeover = opened_at.saturating_duration_since(killed_at);
+    eprintln!("standby took over {takeover:?} after the primary was killed");
+    assert!(takeover < Duration::from_secs(10), "takeover took {takeover:?}");
+
+    let db = standby.join().unwrap();
+    let acknowledged = acks.lock().unwrap().clone();
+    for chunk in acknowledged.chunks(1000) {
+        let mut tx = db.begin();
+        for id in chunk {
+            let id = hull_values::DocumentId::decode(id).unwrap();
+            assert!(tx.get(id).unwrap().is_some(), "acknowledged commit {id} lost in the failover");
+        }
+    }
+    db.run(0, |tx| tx.insert("after_failover", object(&[]))).unwrap();
+}

@@ -13,11 +13,13 @@
 //!   the primary key is `(index_id, key_prefix, key_sha256, ts)`. Keys sharing a full-length
 //!   prefix order by hash in PostgreSQL, so a scan always reads such a group whole and sorts it
 //!   by the full key in Rust. Keys shorter than the prefix (nearly all) are unaffected.
-//! * **One writer.** Opening the store takes the lease: a counter in `leases` incremented by
-//!   each opener, whose value fences every write (`SELECT ... FOR SHARE` in the same
-//!   transaction). A second Hull process that opens the same schema takes the lease over, and
-//!   from then on every write of the first fails with `LeaseLost` instead of committing: two
-//!   processes can never both commit.
+//! * **One writer.** Opening the store waits for the writer lock, a PostgreSQL advisory lock
+//!   held by a dedicated session for as long as the store is open: a second Hull process
+//!   pointed at the same schema waits as a standby, and takes over as soon as the first one's
+//!   session ends (the process died, or the server cut it off). Taking over increments a
+//!   counter in `leases`, the fencing token: every write checks it (`SELECT ... FOR SHARE` in the
+//!   same transaction), so a primary that lost its lock but still runs cannot commit anything
+//!   after the takeover (`LeaseLost`). Two processes can never both commit.
 //! * **Synchronous.** Like the trait: the `postgres` client (tokio-postgres underneath) with a
 //!   small pool of connections, each with its own statement cache.
 #![deny(missing_docs)]
@@ -83,7 +85,15 @@ pub struct PostgresPersistence {
     readers: pool::Pool,
     writer: Mutex<Connection>,
     lease: i64,
+    /// Holds the advisory writer lock for the life of the store; its end releases the lock.
+    _lock_session: Mutex<Client>,
 }
+
+/// How often a standby checks whether the writer lock is free.
+pub const LEASE_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The first key of Hull's advisory locks ("HULL"); the second is the hash of the schema name.
+const ADVISORY_LOCK_CLASS: i32 = 0x4855_4C4C;
 
 impl std::fmt::Debug for PostgresPersistence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,9 +126,15 @@ const CREATE_SCHEMA: &str = "
 ";
 
 impl PostgresPersistence {
-    /// Opens (creating if needed) the store in `schema` of the database at `url`, and takes
-    /// the write lease from any earlier opener.
+    /// Opens (creating if needed) the store in `schema` of the database at `url`, waiting as
+    /// long as it takes for another Hull process to release the writer lock.
     pub fn open(url: &str, schema: &str) -> Result<PostgresPersistence> {
+        PostgresPersistence::open_waiting(url, schema, None, &|| {})
+    }
+
+    /// Like [`PostgresPersistence::open`], but gives up with `LeaseHeld` after `wait` (if
+    /// given), and calls `waiting` once when it finds the lock taken (to tell the operator).
+    pub fn open_waiting(url: &str, schema: &str, wait: Option<std::time::Duration>, waiting: &dyn Fn()) -> Result<PostgresPersistence> {
         let valid = !schema.is_empty()
             && schema.len() <= 63
             && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
@@ -129,11 +145,38 @@ impl PostgresPersistence {
                 format!("Invalid PostgreSQL schema name \"{schema}\": use lowercase letters, digits and underscores (at most 63)."),
             ));
         }
-        let mut bootstrap = Client::connect(url, NoTls).map_err(|e| storage("connecting", &e))?;
-        bootstrap
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}; {CREATE_SCHEMA}"))
+        let mut lock_session = Client::connect(url, NoTls).map_err(|e| storage("connecting", &e))?;
+        // Serialize schema creation between processes starting at once.
+        let mut create = lock_session.transaction().map_err(|e| storage("creating the schema", &e))?;
+        create
+            .batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({ADVISORY_LOCK_CLASS}, 0); CREATE SCHEMA IF NOT EXISTS {schema}; SET LOCAL search_path TO {schema}; {CREATE_SCHEMA}"
+            ))
             .map_err(|e| storage("creating the schema", &e))?;
-        drop(bootstrap);
+        create.commit().map_err(|e| storage("creating the schema", &e))?;
+        let deadline = wait.map(|w| std::time::Instant::now() + w);
+        let mut told = false;
+        loop {
+            let acquired: bool = lock_session
+                .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&ADVISORY_LOCK_CLASS, &schema])
+                .map_err(|e| storage("taking the writer lock", &e))?
+                .get(0);
+            if acquired {
+                break;
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(Error::new(
+                    hull_errors::Code::Unavailable,
+                    "LeaseHeld",
+                    format!("Another Hull process is the writer of PostgreSQL schema \"{schema}\"; this one would have to wait for it to stop."),
+                ));
+            }
+            if !told {
+                waiting();
+                told = true;
+            }
+            std::thread::sleep(LEASE_POLL_INTERVAL);
+        }
         let mut writer = Connection::connect(url, schema)?;
         let lease: i64 = writer
             .client
@@ -149,6 +192,7 @@ impl PostgresPersistence {
             readers: pool::Pool::new(url, schema),
             writer: Mutex::new(writer),
             lease,
+            _lock_session: Mutex::new(lock_session),
         })
     }
 

@@ -118,12 +118,11 @@ fn point_read(connection: &mut Connection, index: IndexId, snapshot: i64, key: &
         .query(&statement, &[&i64::from(index.0), &prefix, &sha, &snapshot])
         .map_err(|e| storage("reading a key", &e))?;
     let mut page = ScanPage::default();
-    if let Some(row) = rows.first() {
-        if let Some(document) = document_key(row.get(1), row.get(2))? {
+    if let Some(row) = rows.first()
+        && let Some(document) = document_key(row.get(1), row.get(2))? {
             let document = revision(document, row.get(0), row.get(3), row.get(4))?;
             page.entries.push(IndexEntry { key: key.to_vec(), document });
         }
-    }
     Ok(page)
 }
 

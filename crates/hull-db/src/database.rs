@@ -119,6 +119,17 @@ impl Database {
         self.shared.published().catalog
     }
 
+    /// The newest committed timestamp and the catalog at it, read together.
+    pub(crate) fn published_state(&self) -> (Timestamp, Catalog) {
+        let published = self.shared.published();
+        (published.ts, published.catalog)
+    }
+
+    /// The store underneath (for whole-store reads at a snapshot, such as export).
+    pub(crate) fn persistence(&self) -> &dyn Persistence {
+        self.shared.persistence.as_ref()
+    }
+
     /// Begins a transaction reading at the newest committed snapshot.
     pub fn begin(&self) -> Transaction {
         let published = self.shared.published();

@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod committer;
 mod database;
 pub mod document;
+pub mod export;
 pub mod limits;
 pub mod query;
 pub mod reads;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hull_errors::{Error, Result};
-use hull_store::{DocumentKey, IndexId, KeyRange, Order, Timestamp};
+use hull_store::{DocumentKey, IndexId, KeyRange, Order, TableNumber, Timestamp};
 use hull_values::{DocumentId, Object, Value};
 
 use crate::catalog::{
@@ -402,11 +402,16 @@ impl Transaction {
     }
 
     fn create_table(&mut self, name: &str, system: bool) -> Result<TableInfo> {
+        self.read_catalog_tables()?;
+        let number = self.catalog.next_table_number(system);
+        self.create_table_numbered(name, number)
+    }
+
+    fn create_table_numbered(&mut self, name: &str, number: TableNumber) -> Result<TableInfo> {
         hull_values::check_identifier(name.trim_start_matches('_')).map_err(|_| {
             Error::bad_request("InvalidTableName", format!("Invalid table name: \"{name}\". Table names must be valid identifiers: letters, digits and underscores, starting with a letter, at most 64 characters."))
         })?;
         self.read_catalog_tables()?;
-        let number = self.catalog.next_table_number(system);
         let tables = self.catalog.table(TABLES_TABLE).expect("bootstrap").clone();
         self.insert_document(&tables, table_document(name, number))?;
         for index in [BY_ID, BY_CREATION_TIME] {
@@ -419,6 +424,45 @@ impl Transaction {
         let id = self.catalog.next_index_id();
         let indexes = self.catalog.table(INDEXES_TABLE).expect("bootstrap").clone();
         self.insert_document(&indexes, index_document(table, name, fields, id, state))?;
+        Ok(id)
+    }
+
+    /// Creates the table `name` with the number it had where it was exported, so that the
+    /// IDs of its documents (which embed the number) stay valid.
+    pub fn import_table(&mut self, name: &str, number: TableNumber) -> Result<()> {
+        if self.catalog.table_by_name(name).is_some() || self.catalog.table(number).is_some() || number < crate::catalog::FIRST_SYSTEM_TABLE_NUMBER {
+            return Err(Error::bad_request(
+                "ImportConflict",
+                format!("Cannot import table \"{name}\" as number {number}: that name or number is already taken."),
+            ));
+        }
+        self.create_table_numbered(name, number).map(|_| ())
+    }
+
+    /// Inserts a document exactly as exported, with its `_id` and `_creationTime`.
+    pub fn import_document(&mut self, table: &str, mut object: Object) -> Result<DocumentId> {
+        let info = self
+            .catalog
+            .table_by_name(table)
+            .cloned()
+            .ok_or_else(|| Error::bad_request("ImportConflict", format!("Cannot import into table \"{table}\": it was not declared first.")))?;
+        let id = match object.remove(ID_FIELD) {
+            Some(Value::String(id)) => DocumentId::decode(&id)?,
+            _ => return Err(Error::bad_request("InvalidImport", format!("A document of table \"{table}\" has no string _id."))),
+        };
+        let creation_time = match object.remove(CREATION_TIME_FIELD) {
+            Some(Value::Float64(time)) => time,
+            _ => return Err(Error::bad_request("InvalidImport", format!("Document {id} has no float _creationTime."))),
+        };
+        if id.table_number != info.number {
+            return Err(Error::bad_request("InvalidImport", format!("Document {id} belongs to table number {}, not to \"{table}\" ({}).", id.table_number, info.number)));
+        }
+        if self.get(id)?.is_some() {
+            return Err(Error::bad_request("ImportConflict", format!("Document {id} is imported twice.")));
+        }
+        let document = Document::new(id, creation_time, object);
+        self.check_document(&info, &document)?;
+        self.buffer_write(document.key(), None, Some(document))?;
         Ok(id)
     }
 

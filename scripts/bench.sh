@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
-# Runs Hull's benchmarks (the hull-bench program, release build); results are written under
-# bench/results/. Arguments go to the program, e.g. `./scripts/bench.sh --quick`.
-# (Not a `cargo bench` target on purpose: test runners that list every target would run it.)
+# Runs Hull's benchmarks (release builds); results are written under bench/results/.
+#
+#   ./scripts/bench.sh [--quick] [--only ...]   the engine against raw rusqlite (hull-bench)
+#   ./scripts/bench.sh engines                  the engine on SQLite against PostgreSQL; starts
+#                                               a throwaway PostgreSQL server (scripts/postgres.sh)
+#
+# (Not `cargo bench` targets on purpose: test runners that list every target would run them.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-exec cargo run --release -p hull-bench -- "$@"
+if [ "${1:-}" = "engines" ]; then
+    shift
+    ./scripts/setup.sh >/dev/null
+    HULL_BENCH_POSTGRES_URL="$(HULL_TEST_POSTGRES_PORT=55433 ./scripts/postgres.sh start)"
+    export HULL_BENCH_POSTGRES_URL
+    trap 'HULL_TEST_POSTGRES_PORT=55433 ./scripts/postgres.sh stop' EXIT
+    cargo run --release -p hull-bench --bin engines -- "$@"
+    exit 0
+fi
+exec cargo run --release -p hull-bench --bin hull-bench -- "$@"

@@ -35,5 +35,11 @@ pub const QUERY_PAGE_ROWS: usize = 128;
 /// dozen documents, which this serves in one scan without reading far past a small result.
 pub const QUERY_FIRST_PAGE_ROWS: usize = 32;
 
+/// A page that read more documents than this recommends being split (`SplitRecommended`), so
+/// that a reactive paginated query stays well inside the read limits as its pages grow.
+pub const PAGE_SPLIT_RECOMMENDED_ROWS: usize = TRANSACTION_MAX_READ_SIZE_ROWS / 4;
+/// The same for bytes read.
+pub const PAGE_SPLIT_RECOMMENDED_BYTES: usize = TRANSACTION_MAX_READ_SIZE_BYTES / 4;
+
 const _: () = assert!(TRANSACTION_MAX_NUM_USER_WRITES <= TRANSACTION_MAX_READ_SIZE_ROWS);
 const _: () = assert!(QUERY_PAGE_ROWS > 0 && BACKFILL_BATCH_ROWS > 0);

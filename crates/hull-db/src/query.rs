@@ -14,7 +14,7 @@ use hull_values::Value;
 
 use crate::catalog::{IndexInfo, IndexState, BY_CREATION_TIME, BY_ID, TABLES_TABLE};
 use crate::document::{Document, FieldPath};
-use crate::limits::{MAX_QUERY_OPERATORS, QUERY_FIRST_PAGE_ROWS, QUERY_PAGE_ROWS};
+use crate::limits::{MAX_QUERY_OPERATORS, PAGE_SPLIT_RECOMMENDED_BYTES, PAGE_SPLIT_RECOMMENDED_ROWS, QUERY_FIRST_PAGE_ROWS, QUERY_PAGE_ROWS};
 use crate::transaction::Transaction;
 
 fn invalid_query(message: impl Into<String>) -> Error {
@@ -746,28 +746,41 @@ pub fn paginate(tx: &mut Transaction, query: Query, request: &PageRequest) -> Re
     stream.range = narrowed;
     stream.overlay.retain(|key, _| stream.range.contains(key));
     stream.entry_budget = if end.is_none() { request.maximum_rows_read } else { None };
+    let usage_before = tx.usage();
     let mut page = Vec::new();
+    let mut keys = Vec::new();
     loop {
         if end.is_none() && page.len() >= request.page_size {
             break;
         }
         match stream.next_with_key(tx)? {
-            Some((_, document)) => page.push(document),
+            Some((key, document)) => {
+                keys.push(key);
+                page.push(document);
+            }
             None => break,
         }
     }
+    // A cursor after the middle document lets a client replace this page by two smaller ones
+    // (`usePaginatedQuery` does when the status asks for it).
+    let split_cursor = (keys.len() >= 2).then(|| encode_cursor(shape, &Position::After(keys[keys.len() / 2 - 1].clone())));
+    let usage = tx.usage();
+    let heavy = usage.documents_read - usage_before.documents_read > PAGE_SPLIT_RECOMMENDED_ROWS
+        || usage.bytes_read - usage_before.bytes_read > PAGE_SPLIT_RECOMMENDED_BYTES;
+    let recommended = (heavy && split_cursor.is_some()).then_some("SplitRecommended");
     if !stream.done {
         // Stopped by the page size or the row budget: continue after the last key consumed.
         let continue_cursor = match &stream.last_key {
             Some(key) => encode_cursor(shape, &Position::After(key.clone())),
             None => request.cursor.clone().unwrap_or_else(|| encode_cursor(shape, &Position::Start)),
         };
-        let page_status = stream.entry_budget.is_some_and(|budget| stream.entries_consumed >= budget && page.len() < request.page_size);
-        return Ok(Page { page, is_done: false, continue_cursor, split_cursor: None, page_status: page_status.then_some("SplitRequired") });
+        let incomplete = stream.entry_budget.is_some_and(|budget| stream.entries_consumed >= budget && page.len() < request.page_size);
+        let page_status = if incomplete { Some("SplitRequired") } else { recommended };
+        return Ok(Page { page, is_done: false, continue_cursor, split_cursor, page_status });
     }
     let (is_done, continue_cursor) = match (&end, &request.end_cursor) {
         (Some(Position::After(_)), Some(cursor)) => (false, cursor.clone()),
         _ => (true, end_cursor()),
     };
-    Ok(Page { page, is_done, continue_cursor, split_cursor: None, page_status: None })
+    Ok(Page { page, is_done, continue_cursor, split_cursor, page_status: recommended })
 }

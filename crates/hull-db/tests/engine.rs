@@ -186,11 +186,22 @@ fn pagination_covers_every_document_once() {
             let again = paginate(&mut tx, query(&json), &PageRequest { cursor: start, end_cursor: Some(end), page_size: 1, ..Default::default() }).unwrap();
             assert_eq!(again.page.len(), len, "{engine} {order}: endCursor fixes the page");
         }
+        // The split cursor divides a page in two that together give the same documents.
+        let json = r#"{"source":{"type":"FullTableScan","tableName":"items","order":"asc"},"operators":[]}"#;
+        let mut tx = db.begin();
+        let whole = paginate(&mut tx, query(json), &PageRequest { page_size: 9, ..Default::default() }).unwrap();
+        let split = whole.split_cursor.clone().expect("a page of 9 can be split");
+        assert_eq!(whole.page_status, None, "a small page needs no split");
+        let first = paginate(&mut tx, query(json), &PageRequest { end_cursor: Some(split.clone()), page_size: 1, ..Default::default() }).unwrap();
+        let second = paginate(&mut tx, query(json), &PageRequest { cursor: Some(split), end_cursor: Some(whole.continue_cursor.clone()), page_size: 1, ..Default::default() }).unwrap();
+        assert_eq!((first.page.len(), second.page.len()), (4, 5), "{engine}");
+        assert_eq!([field(&first.page, "n"), field(&second.page, "n")].concat(), field(&whole.page, "n"));
         // maximumRowsRead stops early with a cursor to continue from.
         let json = r#"{"source":{"type":"FullTableScan","tableName":"items","order":"asc"},"operators":[{"filter":{"$eq":[{"$field":"n"},{"$literal":22}]}}]}"#;
         let mut tx = db.begin();
         let page = paginate(&mut tx, query(json), &PageRequest { page_size: 5, maximum_rows_read: Some(10), ..Default::default() }).unwrap();
         assert!(page.page.is_empty() && !page.is_done);
+        assert_eq!(page.page_status, Some("SplitRequired"), "{engine}: stopped by maximumRowsRead");
         let page = paginate(&mut tx, query(json), &PageRequest { cursor: Some(page.continue_cursor), page_size: 5, ..Default::default() }).unwrap();
         assert_eq!(field(&page.page, "n"), vec![f(22.0)]);
         // A cursor from another query is refused.
@@ -395,5 +406,26 @@ fn rolling_back_to_a_savepoint_undoes_only_later_writes() {
         assert_eq!(names, vec![f(1.0), f(2.0)], "{engine}");
         assert!(db.begin().get(before).unwrap().is_some());
         assert!(db.catalog().table_by_name("new_table").is_none());
+    });
+}
+
+#[test]
+fn index_definitions_follow_convex_limits() {
+    on_each_engine(|engine, db| {
+        let seventeen: Vec<String> = (0..17).map(|n| format!("f{n}")).collect();
+        let error = db.run(0, |tx| tx.create_index("t", "too_wide", &seventeen)).unwrap_err();
+        assert_eq!(error.message, "Index \"t.too_wide\" must have between 1 and 16 fields; it has 17.", "{engine}");
+        db.run(0, |tx| tx.create_index("t", "sixteen", &seventeen[..16])).unwrap();
+        let error = db.run(0, |tx| tx.create_index("t", "by_time", &["_creationTime".to_string()])).unwrap_err();
+        assert!(error.message.contains("appends _creationTime and _id"), "{}", error.message);
+        let error = db.run(0, |tx| tx.create_index("t", "sixteen", &["a".to_string()])).unwrap_err();
+        assert_eq!(error.message, "Index \"t.sixteen\" already exists.");
+        let error = db.run(0, |tx| tx.create_index("t", "by_id", &["a".to_string()])).unwrap_err();
+        assert_eq!(error.short, "InvalidIndexName");
+        for n in 0..63 {
+            db.run(0, |tx| tx.create_index("t", &format!("i{n}"), &["a".to_string()])).unwrap();
+        }
+        let error = db.run(0, |tx| tx.create_index("t", "one_too_many", &["a".to_string()])).unwrap_err();
+        assert_eq!(error.message, "Table \"t\" cannot have more than 64 indexes.", "{engine}");
     });
 }

@@ -13,6 +13,8 @@ use crate::committer::{self, CommitRequest};
 use crate::document::Document;
 use crate::limits::{BACKFILL_BATCH_ROWS, COMMIT_QUEUE_CAPACITY};
 use crate::transaction::Transaction;
+use crate::reads::ReadSet;
+use crate::subscription::{Invalidation, Subscription, Subscriptions};
 use crate::write_log::{CommitWrites, WriteLog};
 
 /// The newest committed state every new transaction starts from.
@@ -29,6 +31,8 @@ pub(crate) struct Shared {
     published_changed: Condvar,
     published_lock: Mutex<()>,
     pub write_log: Mutex<WriteLog>,
+    /// Locked only while holding `write_log` (lock order: write_log, then subscriptions).
+    pub subscriptions: Mutex<Subscriptions>,
     failure: Mutex<Option<Error>>,
 }
 
@@ -45,20 +49,30 @@ impl Shared {
         *self.failure.lock() = Some(error);
     }
 
-    /// Makes commits visible, in ts order: write log first, then the published snapshot.
+    /// Makes commits visible, in ts order: the write log and the published snapshot change
+    /// together (under the write-log lock), then invalidated subscriptions are told.
     pub fn publish(&self, ts: Timestamp, catalog: Catalog, commits: impl Iterator<Item = (Timestamp, Arc<CommitWrites>)>) {
+        let mut invalidated = Vec::new();
         {
             let mut log = self.write_log.lock();
+            let mut subscriptions = self.subscriptions.lock();
             for (commit_ts, writes) in commits {
+                if subscriptions.len() > 0 {
+                    invalidated.extend(subscriptions.invalidated_by(commit_ts, &writes));
+                }
                 log.append(commit_ts, writes);
             }
+            let mut published = self.published.write();
+            assert!(ts > published.ts, "published ts must increase: {ts} after {}", published.ts);
+            *published = Published { ts, catalog };
         }
-        let mut published = self.published.write();
-        assert!(ts > published.ts, "published ts must increase: {ts} after {}", published.ts);
-        *published = Published { ts, catalog };
-        drop(published);
-        let _guard = self.published_lock.lock();
-        self.published_changed.notify_all();
+        {
+            let _guard = self.published_lock.lock();
+            self.published_changed.notify_all();
+        }
+        for (callback, commit_ts) in invalidated {
+            callback(commit_ts);
+        }
     }
 }
 
@@ -96,6 +110,7 @@ impl Database {
             published_changed: Condvar::new(),
             published_lock: Mutex::new(()),
             write_log: Mutex::new(WriteLog::new(ts)),
+            subscriptions: Mutex::new(Subscriptions::default()),
             failure: Mutex::new(None),
         });
         let (sender, receiver) = sync_channel(COMMIT_QUEUE_CAPACITY);
@@ -171,6 +186,33 @@ impl Database {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Calls `on_invalidate` once, with the commit's timestamp, when a commit after `ts` writes
+    /// a key inside `reads` (at once if one already has). `reads` and `ts` come from a finished
+    /// read transaction: `Transaction::reads()` and `Transaction::begin_ts()`. If `ts` is older
+    /// than the write log reaches, the subscription is invalidated at once (at the newest ts).
+    pub fn subscribe(&self, reads: &ReadSet, ts: Timestamp, on_invalidate: impl FnOnce(Timestamp) + Send + 'static) -> Subscription {
+        let log = self.shared.write_log.lock();
+        let immediate = match log.first_conflict(ts, reads) {
+            Ok(Some(conflict)) => Some(conflict.ts),
+            Ok(None) => None,
+            Err(()) => Some(self.latest_ts()),
+        };
+        let on_invalidate: Invalidation = Box::new(on_invalidate);
+        if let Some(at) = immediate {
+            drop(log);
+            on_invalidate(at);
+            return Subscription::new(u64::MAX, &self.shared);
+        }
+        let id = self.shared.subscriptions.lock().insert(reads, on_invalidate);
+        drop(log);
+        Subscription::new(id, &self.shared)
+    }
+
+    /// How many subscriptions are registered.
+    pub fn subscription_count(&self) -> usize {
+        self.shared.subscriptions.lock().len()
     }
 
     /// Blocks until the published ts reaches `ts` or `timeout` passes; returns the published ts.

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod query;
 pub mod reads;
 pub mod schema;
+pub mod subscription;
 mod transaction;
 pub mod write_log;
 
@@ -33,4 +34,5 @@ pub use database::Database;
 pub use document::{Document, FieldPath};
 pub use query::{paginate, Page, PageRequest, Query, QueryStream};
 pub use schema::Schema;
+pub use subscription::Subscription;
 pub use transaction::{PatchField, Savepoint, Transaction, Usage};

@@ -51,6 +51,11 @@ impl IntervalSet {
         }
     }
 
+    /// The intervals as `(start, end)`, in order.
+    pub fn intervals(&self) -> impl Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> + '_ {
+        self.intervals.iter().map(|(start, end)| (start.clone(), end.clone()))
+    }
+
     /// The number of disjoint intervals.
     pub fn len(&self) -> usize {
         self.intervals.len()

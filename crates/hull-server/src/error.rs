@@ -17,11 +17,28 @@ const INTERNAL_MESSAGE: &str = "Your request couldn't be completed. Try again la
 /// The status follows the error's [`Code`]. `Internal` errors are answered with Convex's generic
 /// 500 envelope and logged, so storage paths and other server details never reach a client.
 #[derive(Debug)]
-pub struct HttpError(pub Error);
+pub struct HttpError {
+    error: Error,
+    /// A status other than the one the error's code maps to (413 for oversized bodies, which
+    /// no [`Code`] stands for).
+    status: Option<StatusCode>,
+}
+
+impl HttpError {
+    /// `error`, answered with `status` instead of the status of its code.
+    pub fn with_status(status: StatusCode, error: Error) -> HttpError {
+        HttpError { error, status: Some(status) }
+    }
+
+    /// The error.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+}
 
 impl From<Error> for HttpError {
     fn from(error: Error) -> HttpError {
-        HttpError(error)
+        HttpError { error, status: None }
     }
 }
 
@@ -50,8 +67,8 @@ fn status_of(code: Code) -> StatusCode {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let HttpError(error) = self;
-        let status = status_of(error.code);
+        let HttpError { error, status } = self;
+        let status = status.unwrap_or_else(|| status_of(error.code));
         let envelope = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(short = error.short, "request failed: {}", error.message);
             Envelope { code: INTERNAL_SHORT, message: INTERNAL_MESSAGE }

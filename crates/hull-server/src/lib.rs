@@ -12,50 +12,70 @@
 //! routers are plain functions of an [`AppState`], so handler tests drive them with
 //! `tower::ServiceExt::oneshot` and no socket.
 //!
+//! The HTTP function API (`/api/query`, `/api/mutation`, `/api/action`, `/api/run/{path}`,
+//! `/api/function`; wire protocols §5) lives in `functions`: it reads the credentials
+//! (`auth`), decodes the body with upstream's error envelopes (`wire`), runs the call on a
+//! blocking thread through [`hull_app::Application::call`] and answers Convex's
+//! `{"status": ...}` envelope. The API port's routes carry upstream's permissive CORS layer
+//! (`cors`); the site port's do not.
+//!
 //! Architecture invariants: this crate opens no storage and chooses no data directory (it is
-//! handed an open [`hull_db::Database`]); it never calls `std::process::exit`, so the database is
+//! handed an open [`hull_app::Application`]); it never calls `std::process::exit`, so the database is
 //! always dropped, and its committer flushed, when serving ends.
 #![deny(missing_docs)]
 
+mod auth;
+mod cors;
 mod error;
+mod functions;
 mod routes;
 mod serve;
-
-use std::sync::Arc;
+mod wire;
 
 pub use error::HttpError;
 pub use routes::{api_router, site_router};
+pub use wire::MAX_BACKEND_PUBLIC_API_REQUEST_SIZE;
 pub use serve::{serve, ServeConfig, Server, DEFAULT_API_PORT, DEFAULT_SITE_PORT, SHUTDOWN_GRACE};
 
 /// Hull's version, as `GET /version` answers it and the startup line prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// What every handler can reach: the database and the deployment's identity. Cheap to clone.
+/// What every handler can reach: the deployment ([`hull_app::Application`], which holds the
+/// database, the deployed code and the credentials). Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    database: hull_db::Database,
-    instance_name: String,
+    application: hull_app::Application,
 }
 
 impl AppState {
-    /// State for a deployment named `instance_name` over `database`.
-    pub fn new(database: hull_db::Database, instance_name: impl Into<String>) -> AppState {
-        let instance_name = instance_name.into();
-        assert!(!instance_name.is_empty(), "the instance name is validated before serving");
-        AppState { inner: Arc::new(Inner { database, instance_name }) }
+    /// State serving `application`.
+    pub fn new(application: hull_app::Application) -> AppState {
+        assert!(!application.instance_name().is_empty(), "the instance name is validated before serving");
+        AppState { application }
+    }
+
+    /// The deployment.
+    pub fn application(&self) -> &hull_app::Application {
+        &self.application
     }
 
     /// The deployment's database.
     pub fn database(&self) -> &hull_db::Database {
-        &self.inner.database
+        self.application.database()
     }
 
     /// The deployment's instance name (what `GET /instance_name` answers).
     pub fn instance_name(&self) -> &str {
-        &self.inner.instance_name
+        self.application.instance_name()
     }
+}
+
+/// A state over an empty in-memory deployment, for handler tests.
+#[cfg(test)]
+pub(crate) fn test_state(instance_name: &str) -> AppState {
+    let database = hull_db::Database::open(std::sync::Arc::new(hull_store::MemoryPersistence::new())).unwrap();
+    let secret = hull_app::InstanceSecret::from_hex(&"cd".repeat(32)).unwrap();
+    let mut config = hull_app::AppConfig::new(instance_name, secret);
+    config.js_workers = 1;
+    AppState::new(hull_app::Application::open(database, config).unwrap())
 }

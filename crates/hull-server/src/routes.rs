@@ -15,15 +15,17 @@ const ROOT_TEXT: &str = "This Hull deployment is running. See https://docs.conve
 /// (wire protocols §10.2), so anyone grepping for them finds the same sentence.
 const NO_HTTP_ACTIONS_MESSAGE: &str = "This Convex deployment does not have HTTP actions enabled.";
 
-/// The router for the API port (3210): health and metadata routes today (wire protocols §11);
-/// `/api/*` and the sync WebSocket later. Unknown paths get a 404 error envelope.
+/// The router for the API port (3210): health and metadata routes (wire protocols §11) and the
+/// HTTP function API (§5); the sync WebSocket later. Unknown paths get a 404 error envelope.
 pub fn api_router(state: AppState) -> Router {
     Router::new()
+        .merge(crate::functions::routes())
         .route("/", get(root))
         .route("/version", get(version))
         .route("/instance_version", get(version))
         .route("/instance_name", get(instance_name))
         .fallback(api_not_found)
+        .layer(axum::middleware::from_fn(crate::cors::layer))
         .with_state(state)
 }
 
@@ -57,11 +59,8 @@ async fn no_http_actions() -> HttpError {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use axum::body::Body;
     use axum::http::{header, Request};
-    use hull_store::MemoryPersistence;
     use tower::ServiceExt;
 
     use super::*;
@@ -78,8 +77,7 @@ mod tests {
     }
 
     fn state() -> AppState {
-        let database = hull_db::Database::open(Arc::new(MemoryPersistence::new())).unwrap();
-        AppState::new(database, "hull-test")
+        crate::test_state("hull-test")
     }
 
     /// Sends one request through `router` with no socket and returns what came back.

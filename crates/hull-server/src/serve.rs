@@ -206,9 +206,6 @@ mod signals {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use hull_store::MemoryPersistence;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
@@ -219,8 +216,7 @@ mod tests {
     }
 
     fn state() -> AppState {
-        let database = hull_db::Database::open(Arc::new(MemoryPersistence::new())).unwrap();
-        AppState::new(database, "hull-socket-test")
+        crate::test_state("hull-socket-test")
     }
 
     async fn get(addr: SocketAddr, path: &str) -> String {

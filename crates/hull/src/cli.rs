@@ -21,6 +21,45 @@ pub struct Cli {
 pub enum Command {
     /// Serve a deployment: the API (and, later, sync) on --port, HTTP actions on --site-port.
     Serve(ServeArgs),
+    /// Print a new admin key for the deployment in --data-dir (for `npx convex ... --admin-key`
+    /// or CONVEX_SELF_HOSTED_ADMIN_KEY).
+    AdminKey(AdminKeyArgs),
+    /// Operator command: make the code, schema and indexes of a push request file live in the
+    /// deployment in --data-dir, as a push would. The file is the JSON that
+    /// `npx convex deploy --write-push-request FILE` writes. The data directory must not be in
+    /// use by a running `hull serve`.
+    DeployPushRequest(DeployPushRequestArgs),
+}
+
+/// Flags of `hull admin-key`.
+#[derive(Debug, Args)]
+pub struct AdminKeyArgs {
+    /// The deployment's data directory (its instance name and secret are read from there, and
+    /// created if this is its first use).
+    #[arg(long, env = "HULL_DATA_DIR", value_name = "DIR", default_value = "./hull_data")]
+    pub data_dir: PathBuf,
+
+    /// Issue the key for this instance name instead of the stored one (must match the name the
+    /// server runs with).
+    #[arg(long, env = "HULL_INSTANCE_NAME", value_name = "NAME")]
+    pub instance_name: Option<String>,
+
+    /// Issue the key under this instance secret (64 hex digits) instead of the stored one (must
+    /// match the secret the server runs with).
+    #[arg(long, env = "HULL_INSTANCE_SECRET", value_name = "HEX", hide_env_values = true)]
+    pub instance_secret: Option<String>,
+}
+
+/// Flags of `hull deploy-push-request`.
+#[derive(Debug, Args)]
+pub struct DeployPushRequestArgs {
+    /// The deployment's data directory.
+    #[arg(long, env = "HULL_DATA_DIR", value_name = "DIR", default_value = "./hull_data")]
+    pub data_dir: PathBuf,
+
+    /// The push request JSON file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// Flags of `hull serve`, as given.
@@ -49,6 +88,12 @@ pub struct ServeArgs {
     /// change the stored name.
     #[arg(long, env = "HULL_INSTANCE_NAME", value_name = "NAME")]
     pub instance_name: Option<String>,
+
+    /// Instance secret admin keys derive from (64 hex digits). Defaults to the secret in
+    /// <DIR>/instance_secret, generated on first start and kept; this flag does not change the
+    /// stored secret.
+    #[arg(long, env = "HULL_INSTANCE_SECRET", value_name = "HEX", hide_env_values = true)]
+    pub instance_secret: Option<String>,
 }
 
 #[cfg(test)]
@@ -79,11 +124,21 @@ mod tests {
             "my-app",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else { panic!("parsed as serve") };
         assert_eq!(args.data_dir, PathBuf::from("/tmp/d"));
         assert_eq!(args.interface, "::1".parse::<IpAddr>().unwrap());
         assert_eq!((args.port, args.site_port), (4000, 4001));
         assert_eq!(args.instance_name.as_deref(), Some("my-app"));
+    }
+
+    #[test]
+    fn admin_and_deploy_commands_parse() {
+        let cli = Cli::try_parse_from(["hull", "admin-key", "--data-dir", "/d", "--instance-secret", "ab"]).unwrap();
+        let Command::AdminKey(args) = cli.command else { panic!("parsed as admin-key") };
+        assert_eq!((args.data_dir, args.instance_secret.as_deref()), (PathBuf::from("/d"), Some("ab")));
+        let cli = Cli::try_parse_from(["hull", "deploy-push-request", "--data-dir", "/d", "push.json"]).unwrap();
+        let Command::DeployPushRequest(args) = cli.command else { panic!("parsed as deploy-push-request") };
+        assert_eq!(args.file, PathBuf::from("push.json"));
     }
 
     #[test]

@@ -1,16 +1,22 @@
-//! The deployment's instance name: given on the command line, or generated once and kept in
-//! `<data-dir>/instance.json` as `{"instanceName": "hull-1a2b3c4d"}` so it is stable across
-//! restarts (clients such as the Convex CLI read it from `GET /instance_name`).
+//! The deployment's identity: its instance name, given on the command line or generated once and
+//! kept in `<data-dir>/instance.json` as `{"instanceName": "hull-1a2b3c4d"}` so it is stable
+//! across restarts (clients such as the Convex CLI read it from `GET /instance_name`), and its
+//! instance secret (admin keys derive from it), given with `--instance-secret` or generated
+//! once and kept in `<data-dir>/instance_secret` (64 hex digits, readable by the owner only).
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use hull_app::InstanceSecret;
 use hull_errors::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// The file, inside the data directory, that keeps the generated instance name.
 pub const INSTANCE_FILE_NAME: &str = "instance.json";
+
+/// The file, inside the data directory, that keeps the generated instance secret.
+pub const INSTANCE_SECRET_FILE_NAME: &str = "instance_secret";
 
 /// Longest instance name accepted. Instance names appear in URLs and DNS-like labels, whose
 /// labels are at most 63 bytes; 64 leaves no room for surprises beyond that.
@@ -84,15 +90,63 @@ fn generate() -> String {
     name
 }
 
+/// The stored instance name, if `instance.json` exists (no lock needed: the file is written
+/// atomically and never changed once written).
+pub fn load_existing(data_dir: &Path) -> Result<Option<String>> {
+    let path = data_dir.join(INSTANCE_FILE_NAME);
+    match fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &path).map(Some),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(file_error(&path, "could not read", &err)),
+    }
+}
+
+/// The instance secret stored in `data_dir`, generating and storing one if there is none yet.
+/// The caller must hold the store lock, as for [`load_or_create`].
+pub fn load_or_create_secret(data_dir: &Path) -> Result<InstanceSecret> {
+    if let Some(secret) = load_existing_secret(data_dir)? {
+        return Ok(secret);
+    }
+    let secret = InstanceSecret::generate();
+    let path = data_dir.join(INSTANCE_SECRET_FILE_NAME);
+    write_atomically(&path, &format!("{}\n", secret.to_hex()))?;
+    Ok(secret)
+}
+
+/// The stored instance secret, if the file exists.
+pub fn load_existing_secret(data_dir: &Path) -> Result<Option<InstanceSecret>> {
+    let path = data_dir.join(INSTANCE_SECRET_FILE_NAME);
+    match fs::read_to_string(&path) {
+        Ok(text) => InstanceSecret::from_hex(&text).map(Some).map_err(|err| {
+            Error::bad_request(
+                "InvalidInstanceFile",
+                format!("{}: {}. Restore the file (admin keys issued so far depend on it) or delete it to generate a new secret.", path.display(), err.message),
+            )
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(file_error(&path, "could not read", &err)),
+    }
+}
+
 /// Writes the file atomically: a crash leaves either no file or the whole file, never a torn one
 /// (which would fail the next start).
 fn store(path: &Path, name: &str) -> Result<()> {
     let mut text = serde_json::to_string(&InstanceFile { instance_name: name.to_owned() })
         .expect("a struct of one string always serializes");
     text.push('\n');
+    write_atomically(path, &text)
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, readable by the owner only
+/// (the directory may hold secrets; nothing here is meant for other users).
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let temporary = temporary_path(path);
     let write = || -> std::io::Result<()> {
-        let mut file = fs::File::create(&temporary)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temporary)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         fs::rename(&temporary, path)?;
@@ -115,7 +169,7 @@ fn temporary_path(path: &Path) -> PathBuf {
 }
 
 fn file_error(path: &Path, what: &str, err: &dyn std::fmt::Display) -> Error {
-    Error::internal("InstanceFileError", format!("{what} the instance name file {}: {err}", path.display()))
+    Error::internal("InstanceFileError", format!("{what} the instance file {}: {err}", path.display()))
 }
 
 #[cfg(test)]
@@ -154,6 +208,25 @@ mod tests {
         let error = load_or_create(dir.path()).unwrap_err();
         assert_eq!(error.short, "InvalidInstanceFile");
         assert!(error.message.contains("delete it to generate a new name"), "{}", error.message);
+    }
+
+    #[test]
+    fn the_secret_is_generated_once_kept_private_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load_existing_secret(dir.path()).unwrap(), None);
+        let first = load_or_create_secret(dir.path()).unwrap();
+        assert_eq!(load_or_create_secret(dir.path()).unwrap(), first);
+        let path = dir.path().join(INSTANCE_SECRET_FILE_NAME);
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{}\n", first.to_hex()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        fs::write(&path, "not hex").unwrap();
+        let error = load_or_create_secret(dir.path()).unwrap_err();
+        assert_eq!(error.short, "InvalidInstanceFile");
+        assert!(error.message.contains("admin keys issued so far depend on it"), "{}", error.message);
     }
 
     #[test]

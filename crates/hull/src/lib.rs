@@ -3,8 +3,10 @@
 //! [`cli`] defines every flag once (clap derive, each with its docs and `HULL_*` environment
 //! variable); [`run`] turns the parsed command into work. `hull serve` ([`serve`]) owns the
 //! *data directory* layout: `<data-dir>/db.sqlite3` (the SQLite store, locked by the process
-//! that serves it) and `<data-dir>/instance.json` (the deployment's stable instance name,
-//! [`instance`]).
+//! that serves it), `<data-dir>/instance.json` (the deployment's stable instance name) and
+//! `<data-dir>/instance_secret` (the secret admin keys derive from; [`instance`]). `hull
+//! admin-key` prints an admin key; `hull deploy-push-request` deploys a push request file into
+//! a data directory that no server is using ([`admin`]).
 //!
 //! Key decision: the store is opened, and so locked, before anything else in the data directory
 //! is read or written. A second `hull serve` on the same directory therefore fails at once with
@@ -16,6 +18,7 @@
 //! prints errors.
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod cli;
 pub mod instance;
 pub mod serve;
@@ -26,5 +29,14 @@ use hull_errors::Result;
 pub fn run(cli: cli::Cli) -> Result<()> {
     match cli.command {
         cli::Command::Serve(args) => serve::serve(serve::ServeOptions::try_from(args)?),
+        cli::Command::AdminKey(args) => {
+            println!("{}", admin::admin_key(args)?);
+            Ok(())
+        }
+        cli::Command::DeployPushRequest(args) => {
+            let summary = admin::deploy_push_request(args)?;
+            println!("{summary}");
+            Ok(())
+        }
     }
 }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use hull_app::{AppConfig, Application, InstanceSecret};
 use hull_errors::{Error, Result};
 use hull_store_sqlite::{Durability, SqlitePersistence};
 use hull_server::{AppState, ServeConfig, Server};
@@ -22,6 +23,8 @@ pub struct ServeOptions {
     pub listen: ServeConfig,
     /// The instance name from the command line; `None` means the stored (or a generated) one.
     pub instance_name: Option<String>,
+    /// The instance secret from the command line; `None` means the stored (or a generated) one.
+    pub instance_secret: Option<InstanceSecret>,
 }
 
 impl TryFrom<ServeArgs> for ServeOptions {
@@ -37,10 +40,12 @@ impl TryFrom<ServeArgs> for ServeOptions {
         if let Some(name) = &args.instance_name {
             instance::validate(name)?;
         }
+        let instance_secret = args.instance_secret.as_deref().map(InstanceSecret::from_hex).transpose()?;
         Ok(ServeOptions {
             data_dir: args.data_dir,
             listen: ServeConfig { interface: args.interface, api_port: args.port, site_port: args.site_port },
             instance_name: args.instance_name,
+            instance_secret,
         })
     }
 }
@@ -50,19 +55,13 @@ impl TryFrom<ServeArgs> for ServeOptions {
 /// On return the runtime has stopped and the database has been dropped, so its committer has
 /// finished every acknowledged commit and the store's lock is released.
 pub fn serve(options: ServeOptions) -> Result<()> {
-    let persistence = open_store(&options.data_dir)?;
-    // Only after the store lock is held: see the crate doc.
-    let instance_name = match options.instance_name {
-        Some(name) => name,
-        None => instance::load_or_create(&options.data_dir)?,
-    };
-    let database = hull_db::Database::open(Arc::new(persistence))?;
+    let application = open_application(&options.data_dir, options.instance_name, options.instance_secret)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hull-server")
         .build()
         .map_err(|err| Error::internal("StartupFailed", format!("could not start the async runtime: {err}")))?;
-    let state = AppState::new(database.clone(), instance_name);
+    let state = AppState::new(application.clone());
     let result = runtime.block_on(async {
         let server = Server::bind(&options.listen, state).await?;
         tracing::info!(
@@ -74,15 +73,36 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         );
         server.run().await
     });
-    // Dropping the runtime ends any connection task still holding a clone of the database, so
-    // the last handle is ours and dropping it joins the committer.
+    // Dropping the runtime ends any connection task still holding a clone of the application,
+    // so the last handle is ours and dropping it stops the JS workers and joins the committer.
     drop(runtime);
-    drop(database);
+    drop(application);
     tracing::info!("Hull stopped");
     result
 }
 
-fn open_store(data_dir: &Path) -> Result<SqlitePersistence> {
+/// Opens the store in `data_dir` (taking its lock), the instance's identity (flags first, then
+/// the stored or a newly generated one) and the deployment.
+pub fn open_application(
+    data_dir: &Path,
+    instance_name: Option<String>,
+    instance_secret: Option<InstanceSecret>,
+) -> Result<Application> {
+    let persistence = open_store(data_dir)?;
+    // Only after the store lock is held: see the crate doc.
+    let instance_name = match instance_name {
+        Some(name) => name,
+        None => instance::load_or_create(data_dir)?,
+    };
+    let instance_secret = match instance_secret {
+        Some(secret) => secret,
+        None => instance::load_or_create_secret(data_dir)?,
+    };
+    let database = hull_db::Database::open(Arc::new(persistence))?;
+    Application::open(database, AppConfig::new(instance_name, instance_secret))
+}
+
+pub(crate) fn open_store(data_dir: &Path) -> Result<SqlitePersistence> {
     std::fs::create_dir_all(data_dir).map_err(|err| {
         Error::internal("DataDirectoryError", format!("could not create the data directory {}: {err}", data_dir.display()))
     })?;
@@ -105,6 +125,7 @@ mod tests {
             port,
             site_port,
             instance_name: instance_name.map(str::to_owned),
+            instance_secret: None,
         }
     }
 
@@ -122,6 +143,16 @@ mod tests {
         assert_eq!(error.short, "InvalidInstanceName");
         let options = ServeOptions::try_from(args(3210, 3211, Some("my-app"))).unwrap();
         assert_eq!(options.instance_name.as_deref(), Some("my-app"));
+    }
+
+    #[test]
+    fn options_validate_the_instance_secret() {
+        let mut raw = args(3210, 3211, None);
+        raw.instance_secret = Some("short".into());
+        assert_eq!(ServeOptions::try_from(raw).unwrap_err().short, "InvalidInstanceSecret");
+        let mut raw = args(3210, 3211, None);
+        raw.instance_secret = Some("ab".repeat(32));
+        assert!(ServeOptions::try_from(raw).unwrap().instance_secret.is_some());
     }
 
     #[test]

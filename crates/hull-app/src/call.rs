@@ -1,0 +1,215 @@
+//! Function calls: resolve the path, apply Convex's visibility rules, run the function on a
+//! worker (queries in a read transaction, mutations with conflict retries, actions outside
+//! transactions).
+
+use std::time::Duration;
+
+use hull_errors::{Code, Error, Result};
+use hull_js::{FunctionOutcome, JsError, LogLine, UdfType, Visibility};
+use hull_values::Value;
+
+use crate::limits::{REQUEST_ID_HEX_LEN, UDF_EXECUTOR_OCC_MAX_RETRIES};
+use crate::{Application, FunctionPath};
+
+/// First backoff after a mutation conflict; doubled per retry, with jitter.
+const OCC_BACKOFF_INITIAL: Duration = Duration::from_millis(10);
+
+/// The message for `/api/function` callers without admin rights (upstream `bad_admin_key`'s
+/// deploy-key text, wire protocols §5.1: `must_be_admin` answers 403 `BadDeployKey`).
+pub const NOT_ADMIN_MESSAGE: &str = "The provided deploy key was invalid for this deployment. Double check that the \
+     environment this key was generated for matches the desired deployment.";
+
+/// The attributes of a user identity an admin acts as (`UserIdentityAttributes` JSON).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserIdentity(pub serde_json::Map<String, serde_json::Value>);
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Caller {
+    /// No credentials.
+    Anonymous,
+    /// A valid admin key, optionally acting as a user.
+    Admin {
+        /// The identity to act as.
+        acting_as: Option<UserIdentity>,
+    },
+}
+
+impl Caller {
+    fn is_admin(&self) -> bool {
+        matches!(self, Caller::Admin { .. })
+    }
+}
+
+/// The kind of function a caller asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// `/api/query`.
+    Query,
+    /// `/api/mutation`.
+    Mutation,
+    /// `/api/action`.
+    Action,
+    /// `/api/run/{path}`: whatever kind the function is.
+    Any,
+    /// `/api/function` (what `npx convex run` uses): whatever kind the function is; admins
+    /// only, and a missing function gets upstream's `any_udf` text.
+    AdminAny,
+}
+
+/// A function's failure, as the caller sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionError {
+    /// `Uncaught Error: boom`, `Could not find public function for ...`, etc.
+    pub message: String,
+    /// JS stack frames, when known.
+    pub stack: Option<String>,
+    /// The `ConvexError`'s data.
+    pub data: Option<Value>,
+}
+
+impl From<JsError> for FunctionError {
+    fn from(error: JsError) -> FunctionError {
+        FunctionError { message: error.message, stack: error.stack, data: error.data }
+    }
+}
+
+/// The result of one call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallOutcome {
+    /// Random hex id of this request (`[Request ID: <id>]` in error messages).
+    pub request_id: String,
+    /// The value, or the error user code (or the path) caused.
+    pub result: std::result::Result<Value, FunctionError>,
+    /// Captured console output.
+    pub logs: Vec<LogLine>,
+}
+
+impl Application {
+    /// Calls the function at `path` with `args` (one Convex-JSON object) as `caller`.
+    ///
+    /// `args` is one Convex-JSON object, or an array holding one (the positional form clients
+    /// send).
+    ///
+    /// `Err` is for failures that are not the function's: `CallKind::AdminAny` by a non-admin (403
+    /// `BadDeployKey`, as upstream's `/api/function`), overload, storage errors, conflicts that
+    /// outlived every retry. Everything the path, the arguments or user code cause is in the
+    /// outcome. Blocks until the function finishes.
+    pub fn call(&self, caller: &Caller, kind: CallKind, path: &FunctionPath, args: serde_json::Value) -> Result<CallOutcome> {
+        if kind == CallKind::AdminAny && !caller.is_admin() {
+            return Err(Error::new(Code::Forbidden, "BadDeployKey", NOT_ADMIN_MESSAGE));
+        }
+        let request_id = request_id();
+        let outcome = |result, logs| Ok(CallOutcome { request_id: request_id.clone(), result, logs });
+        let fail = |message: String| outcome(Err(FunctionError { message, stack: None, data: None }), Vec::new());
+
+        let deployment = self.current();
+        let runtime_path = path.runtime_path();
+        let info = deployment.functions.get(&runtime_path).copied().filter(|_| !path.is_dependency_chunk());
+        let visible = match info {
+            Some(info) => caller.is_admin() || (info.visibility == Visibility::Public && !path.is_system()),
+            None => false,
+        };
+        let (Some(info), true, Some(workers)) = (info, visible, deployment.workers.as_ref()) else {
+            return fail(missing_function_message(kind, path));
+        };
+        let wanted = match kind {
+            CallKind::Query => Some(UdfType::Query),
+            CallKind::Mutation => Some(UdfType::Mutation),
+            CallKind::Action => Some(UdfType::Action),
+            CallKind::Any | CallKind::AdminAny => None,
+        };
+        if let Some(wanted) = wanted
+            && wanted != info.udf_type
+        {
+            return fail(format!(
+                "Trying to execute {path} as {}, but it is defined as {}.",
+                wanted.title(),
+                info.udf_type.title()
+            ));
+        }
+        let args = match single_argument(args) {
+            Ok(args) => args,
+            Err(detail) => return fail(format!("Invalid arguments for {}: {detail}", path.display_name())),
+        };
+        let database = self.inner.database.clone();
+        let FunctionOutcome { result, logs } = match info.udf_type {
+            UdfType::Query => workers.run(move |runtime| {
+                let mut tx = database.begin();
+                runtime.run_query(&runtime_path, &args, &mut tx)
+            })?,
+            UdfType::Mutation => self.run_mutation(workers, runtime_path, args)?,
+            UdfType::Action => workers.run(move |runtime| runtime.run_action(&runtime_path, &args, &database))?,
+            UdfType::HttpAction => return fail(missing_function_message(kind, path)),
+        };
+        outcome(result.map_err(FunctionError::from), logs)
+    }
+
+    /// Runs a mutation and commits it, re-running it after a conflict up to
+    /// [`UDF_EXECUTOR_OCC_MAX_RETRIES`] times with exponential backoff. The commit and the
+    /// waiting happen on this thread, not the worker's.
+    fn run_mutation(
+        &self,
+        workers: &crate::deployment::WorkerPool,
+        runtime_path: String,
+        args: serde_json::Value,
+    ) -> Result<FunctionOutcome> {
+        let mut backoff = OCC_BACKOFF_INITIAL;
+        let mut attempt = 0;
+        loop {
+            let database = self.inner.database.clone();
+            let (path, args_copy) = (runtime_path.clone(), args.clone());
+            let (outcome, tx) = workers.run(move |runtime| {
+                let mut tx = database.begin();
+                let outcome = runtime.run_mutation(&path, &args_copy, &mut tx)?;
+                Ok((outcome, tx))
+            })?;
+            if outcome.result.is_err() {
+                return Ok(outcome);
+            }
+            match self.inner.database.commit(tx) {
+                Ok(_) => return Ok(outcome),
+                Err(error) if error.is_retryable_conflict() && attempt < UDF_EXECUTOR_OCC_MAX_RETRIES => {
+                    attempt += 1;
+                    let jitter = rand::random_range(0..=backoff.as_millis() as u64 / 2);
+                    std::thread::sleep(backoff + Duration::from_millis(jitter));
+                    backoff *= 2;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// What a caller who may not see `path` (or asked for a missing one) is told. The public text
+/// is the same whether the function is missing, internal or a system function, so nothing leaks
+/// (upstream `missing_or_internal_error`; the `/api/function` text is upstream `any_udf`'s).
+fn missing_function_message(kind: CallKind, path: &FunctionPath) -> String {
+    match kind {
+        CallKind::AdminAny => format!(
+            "Could not find function for '{}'. Did you forget to run `npx convex dev`?",
+            path.runtime_path()
+        ),
+        _ => format!(
+            "Could not find public function for '{}'. Did you forget to run `npx convex dev` or `npx convex deploy`?",
+            path.display_name()
+        ),
+    }
+}
+
+fn request_id() -> String {
+    let bytes: [u8; REQUEST_ID_HEX_LEN / 2] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The arguments object of `[{...}]` or `{...}`.
+fn single_argument(args: serde_json::Value) -> std::result::Result<serde_json::Value, String> {
+    match args {
+        serde_json::Value::Object(_) => Ok(args),
+        serde_json::Value::Array(mut items) if items.len() == 1 && items[0].is_object() => Ok(items.remove(0)),
+        serde_json::Value::Array(items) => {
+            Err(format!("expected an array holding one arguments object, got an array of {} values", items.len()))
+        }
+        other => Err(format!("expected an arguments object, got {other}")),
+    }
+}

@@ -1,0 +1,251 @@
+//! The deployed code: its durable form in the `_modules` system table, the function table
+//! built from module analysis, and the JavaScript workers that serve it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hull_db::{Document, Transaction};
+use hull_errors::{Code, Error, Result};
+use hull_js::{AnalyzedModule, JsRuntime, JsWorker, ModuleMap, ModuleSource, RuntimeConfig, UdfType, Visibility};
+use hull_store::Order;
+use hull_values::{Object, Value};
+
+use crate::limits::{MODULES_MAX, WORKER_QUEUE_CALLS_MAX};
+
+/// The system table holding one document per deployed module:
+/// `{path, source, sourceMap: string | null, environment, functions}`, where `functions` is
+/// the module's analysis as JSON text (`[{name, udfType, visibility}]`), so a restart needs no
+/// re-analysis to know which functions exist.
+pub const MODULES_TABLE: &str = "_modules";
+
+/// What analysis says about one function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FunctionInfo {
+    /// Query, mutation or action.
+    pub udf_type: UdfType,
+    /// Public or internal (legacy functions that declare neither are public, as in Convex).
+    pub visibility: Visibility,
+}
+
+/// One module as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StoredModule {
+    pub source: ModuleSource,
+    /// `(export name, info)` in source order.
+    pub functions: Vec<(String, FunctionInfo)>,
+}
+
+impl StoredModule {
+    /// Builds stored modules from pushed sources and their analysis (modules analysis did not
+    /// cover, such as `_deps/` chunks and `"use node"` files, define no callable functions).
+    pub fn from_analysis(sources: Vec<ModuleSource>, analysis: &[AnalyzedModule]) -> Vec<StoredModule> {
+        let by_path: HashMap<&str, &AnalyzedModule> = analysis.iter().map(|m| (m.path.as_str(), m)).collect();
+        sources
+            .into_iter()
+            .map(|source| {
+                let functions = by_path
+                    .get(source.path.as_str())
+                    .map(|module| {
+                        module
+                            .functions
+                            .iter()
+                            .map(|f| {
+                                let name = f.path.rsplit_once(':').map_or(f.path.as_str(), |(_, name)| name);
+                                let visibility = f.visibility.unwrap_or(Visibility::Public);
+                                (name.to_owned(), FunctionInfo { udf_type: f.udf_type, visibility })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                StoredModule { source, functions }
+            })
+            .collect()
+    }
+
+    fn to_object(&self) -> Object {
+        let functions: Vec<serde_json::Value> = self
+            .functions
+            .iter()
+            .map(|(name, info)| {
+                serde_json::json!({
+                    "name": name,
+                    "udfType": udf_type_name(info.udf_type),
+                    "visibility": match info.visibility { Visibility::Public => "public", Visibility::Internal => "internal" },
+                })
+            })
+            .collect();
+        let text = |s: &str| Value::String(s.to_owned());
+        Object::from([
+            ("path".to_owned(), text(&self.source.path)),
+            ("source".to_owned(), text(&self.source.source)),
+            ("sourceMap".to_owned(), self.source.source_map.as_deref().map_or(Value::Null, text)),
+            ("environment".to_owned(), text(&self.source.environment)),
+            ("functions".to_owned(), Value::String(serde_json::Value::Array(functions).to_string())),
+        ])
+    }
+
+    fn from_document(document: &Document) -> Result<StoredModule> {
+        let object = document.object();
+        let corrupt = |what: &str| {
+            Error::internal("CorruptModules", format!("the {MODULES_TABLE} document {} has no valid {what}", document.id()))
+        };
+        let text = |field: &str| match object.get(field) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(corrupt(field)),
+        };
+        let source_map = match object.get("sourceMap") {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let functions_json: serde_json::Value = serde_json::from_str(&text("functions")?).map_err(|_| corrupt("functions"))?;
+        let mut functions = Vec::new();
+        for function in functions_json.as_array().ok_or_else(|| corrupt("functions"))? {
+            let field = |name: &str| function.get(name).and_then(|v| v.as_str()).ok_or_else(|| corrupt("functions"));
+            let udf_type = parse_udf_type(field("udfType")?).ok_or_else(|| corrupt("functions"))?;
+            let visibility = if field("visibility")? == "internal" { Visibility::Internal } else { Visibility::Public };
+            functions.push((field("name")?.to_owned(), FunctionInfo { udf_type, visibility }));
+        }
+        let source = ModuleSource { path: text("path")?, source: text("source")?, source_map, environment: text("environment")? };
+        Ok(StoredModule { source, functions })
+    }
+}
+
+fn udf_type_name(udf_type: UdfType) -> &'static str {
+    match udf_type {
+        UdfType::Query => "query",
+        UdfType::Mutation => "mutation",
+        UdfType::Action => "action",
+        UdfType::HttpAction => "httpAction",
+    }
+}
+
+fn parse_udf_type(name: &str) -> Option<UdfType> {
+    Some(match name {
+        "query" => UdfType::Query,
+        "mutation" => UdfType::Mutation,
+        "action" => UdfType::Action,
+        "httpAction" => UdfType::HttpAction,
+        _ => return None,
+    })
+}
+
+/// Every stored module with its document, by path.
+pub(crate) fn read_modules(tx: &mut Transaction) -> Result<BTreeMap<String, (Document, StoredModule)>> {
+    let Some(table) = tx.catalog().table_by_name(MODULES_TABLE).map(|t| t.number) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut stream = hull_db::QueryStream::full_table(tx, table, Order::Asc)?;
+    let mut modules = BTreeMap::new();
+    while let Some(document) = stream.next(tx)? {
+        let module = StoredModule::from_document(&document)?;
+        modules.insert(module.source.path.clone(), (document, module));
+    }
+    Ok(modules)
+}
+
+/// Makes `modules` the stored set in `tx`: inserts new modules, replaces changed ones, deletes
+/// the rest. Returns how many documents changed.
+pub(crate) fn write_modules(tx: &mut Transaction, modules: &[StoredModule]) -> Result<usize> {
+    if modules.len() > MODULES_MAX {
+        return Err(Error::bad_request(
+            "TooManyModules",
+            format!("A deployment may have at most {MODULES_MAX} modules; this push has {}.", modules.len()),
+        ));
+    }
+    let mut existing = read_modules(tx)?;
+    let mut changed = 0;
+    for module in modules {
+        let context = |error: Error| Error::new(error.code, error.short, format!("Could not store module {}: {}", module.source.path, error.message));
+        match existing.remove(&module.source.path) {
+            Some((_, stored)) if &stored == module => {}
+            Some((document, _)) => {
+                tx.replace(document.id(), module.to_object()).map_err(context)?;
+                changed += 1;
+            }
+            None => {
+                tx.insert_system_table(MODULES_TABLE, module.to_object()).map_err(context)?;
+                changed += 1;
+            }
+        }
+    }
+    for (document, _) in existing.into_values() {
+        tx.delete(document.id())?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// The live deployment: its function table and the workers running its code.
+pub(crate) struct Deployment {
+    /// By runtime path (`dir/file:fn`).
+    pub functions: HashMap<String, FunctionInfo>,
+    /// `None` while nothing is deployed.
+    pub workers: Option<WorkerPool>,
+}
+
+impl Deployment {
+    pub fn empty() -> Deployment {
+        Deployment { functions: HashMap::new(), workers: None }
+    }
+
+    /// A deployment of `modules`, served by `workers`.
+    pub fn new(modules: &[StoredModule], workers: Option<WorkerPool>) -> Deployment {
+        let mut functions = HashMap::new();
+        for module in modules {
+            let stem = module.source.path.strip_suffix(".js").unwrap_or(&module.source.path);
+            for (name, info) in &module.functions {
+                functions.insert(format!("{stem}:{name}"), *info);
+            }
+        }
+        Deployment { functions, workers }
+    }
+}
+
+/// The modules' sources as the runtime takes them.
+pub(crate) fn module_map(modules: &[StoredModule]) -> ModuleMap {
+    ModuleMap::new(modules.iter().map(|m| m.source.clone()))
+}
+
+/// A few [`JsWorker`]s serving one set of modules. Each call goes to the least loaded worker;
+/// a worker with [`WORKER_QUEUE_CALLS_MAX`] calls queued refuses more.
+pub(crate) struct WorkerPool {
+    workers: Vec<(JsWorker, AtomicUsize)>,
+}
+
+impl WorkerPool {
+    pub fn spawn(modules: &ModuleMap, config: &RuntimeConfig, count: usize) -> Result<WorkerPool> {
+        let workers = (0..count)
+            .map(|i| Ok((JsWorker::spawn(&format!("hull-js-{i}"), modules.clone(), config.clone())?, AtomicUsize::new(0))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(WorkerPool { workers })
+    }
+
+    /// Runs `job` on a worker's runtime and waits for it. A panic in the job is caught here
+    /// (the runtime's context is replaced, since the panic may have left it half-updated) and
+    /// becomes an internal error for this call only.
+    pub fn run<R: Send + 'static>(&self, job: impl FnOnce(&mut JsRuntime) -> Result<R> + Send + 'static) -> Result<R> {
+        let (worker, queued) = self
+            .workers
+            .iter()
+            .min_by_key(|(_, queued)| queued.load(Ordering::Relaxed))
+            .expect("a pool has at least one worker");
+        if queued.fetch_add(1, Ordering::AcqRel) >= WORKER_QUEUE_CALLS_MAX {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::new(
+                Code::Unavailable,
+                "Overloaded",
+                format!("Too many function calls are waiting ({WORKER_QUEUE_CALLS_MAX} per worker); try again shortly."),
+            ));
+        }
+        let result = worker.run(move |runtime| match std::panic::catch_unwind(AssertUnwindSafe(|| job(runtime))) {
+            Ok(result) => result,
+            Err(_) => {
+                let _ = runtime.reset();
+                Err(Error::internal("FunctionRunnerPanicked", "the function runner panicked"))
+            }
+        });
+        queued.fetch_sub(1, Ordering::AcqRel);
+        result?
+    }
+}

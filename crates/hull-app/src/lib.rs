@@ -1,0 +1,131 @@
+//! `hull-app`: the deployment. It owns the deployed code (stored durably in the `_modules`
+//! system table and served by a small pool of `hull_js` workers), function calls with Convex's
+//! visibility and retry rules, and the admin credentials; environment variables will live here
+//! too. It knows nothing about HTTP: `hull-server` turns requests into [`Application`] calls
+//! and their outcomes into wire JSON.
+//!
+//! Key decisions:
+//! - Deployed code is data. [`Application::deploy_push_request`] analyzes the pushed modules
+//!   on fresh workers, then writes the modules, the schema and the index changes in **one**
+//!   transaction, and only after it commits swaps the new workers in. A push that fails
+//!   anywhere changes nothing; a restart reloads exactly what the last successful push
+//!   committed, without re-analysis (each module document carries its analysis).
+//! - Calls hold the deployment they started with (`Arc`), so a push never changes the code under
+//!   a running call; the old workers stop when the last call using them ends.
+//! - Visibility is decided here, before any JavaScript runs: internal functions, `_system/*`
+//!   functions and bundler chunks look exactly like missing ones to callers without admin
+//!   rights, whatever spelling of the path they used.
+//! - Mutations are retried on optimistic-concurrency conflicts with backoff, off the worker
+//!   thread, so a retrying mutation does not hold a worker while it waits.
+//!
+//! Architecture invariants: no HTTP, no async runtime (calls block; the server runs them on
+//! blocking threads); user code runs only on the pool's worker threads.
+#![deny(missing_docs)]
+
+pub mod admin_key;
+mod call;
+mod deploy;
+mod deployment;
+pub mod function_path;
+pub mod limits;
+
+use std::sync::Arc;
+
+use hull_db::Database;
+use hull_errors::Result;
+use parking_lot::{Mutex, RwLock};
+
+pub use admin_key::{AdminKeys, InstanceSecret, BAD_ADMIN_KEY_MESSAGE};
+pub use call::{CallKind, CallOutcome, Caller, FunctionError, UserIdentity, NOT_ADMIN_MESSAGE};
+pub use deploy::DeploySummary;
+pub use deployment::{FunctionInfo, MODULES_TABLE};
+pub use function_path::FunctionPath;
+pub use hull_js::{LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
+
+use deployment::Deployment;
+
+/// How to run a deployment.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// The instance name admin keys are issued for.
+    pub instance_name: String,
+    /// The secret admin keys are derived from.
+    pub instance_secret: InstanceSecret,
+    /// JavaScript worker threads ([`limits::JS_WORKER_COUNT`] by default).
+    pub js_workers: usize,
+    /// Limits of each worker's runtime.
+    pub runtime: RuntimeConfig,
+}
+
+impl AppConfig {
+    /// The default configuration for an instance.
+    pub fn new(instance_name: impl Into<String>, instance_secret: InstanceSecret) -> AppConfig {
+        AppConfig {
+            instance_name: instance_name.into(),
+            instance_secret,
+            js_workers: limits::JS_WORKER_COUNT,
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+/// One deployment: its database, deployed code and credentials. Cheap to clone.
+#[derive(Clone)]
+pub struct Application {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    database: Database,
+    config: AppConfig,
+    admin_keys: AdminKeys,
+    deployment: RwLock<Arc<Deployment>>,
+    /// Pushes run one at a time.
+    deploy_lock: Mutex<()>,
+}
+
+impl Application {
+    /// Opens the deployment stored in `database`: loads the modules of the last push and starts
+    /// workers for them.
+    pub fn open(database: Database, config: AppConfig) -> Result<Application> {
+        assert!(config.js_workers >= 1, "a deployment needs at least one JS worker");
+        let admin_keys = AdminKeys::new(&config.instance_name, &config.instance_secret);
+        let deployment = deploy::load(&database, &config)?;
+        Ok(Application {
+            inner: Arc::new(Inner {
+                database,
+                config,
+                admin_keys,
+                deployment: RwLock::new(Arc::new(deployment)),
+                deploy_lock: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The deployment's database.
+    pub fn database(&self) -> &Database {
+        &self.inner.database
+    }
+
+    /// The instance name.
+    pub fn instance_name(&self) -> &str {
+        &self.inner.config.instance_name
+    }
+
+    /// A new admin key for this instance.
+    pub fn issue_admin_key(&self) -> String {
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.inner.admin_keys.issue(now_s)
+    }
+
+    /// Checks an admin key; any failure is 401 `BadAdminKey`.
+    pub fn check_admin_key(&self, key: &str) -> Result<()> {
+        self.inner.admin_keys.check(key)
+    }
+
+    fn current(&self) -> Arc<Deployment> {
+        self.inner.deployment.read().clone()
+    }
+}

@@ -1,0 +1,29 @@
+//! Bounds on the application's loops and queues, with Convex's values where Convex has one.
+
+/// JavaScript worker threads per deployment. Each owns one QuickJS runtime (`!Send`) and runs
+/// one function at a time; two keep a long action from blocking every query on a two-core
+/// machine without oversubscribing it. Hull's own knob (Convex sizes its isolate pool by cores).
+pub const JS_WORKER_COUNT: usize = 2;
+
+/// Calls waiting for or running on one worker before new calls are refused as overloaded, so a
+/// burst cannot queue unbounded work behind a slow function.
+pub const WORKER_QUEUE_CALLS_MAX: usize = 64;
+
+/// How often a mutation is re-run after an optimistic-concurrency conflict before the conflict
+/// reaches the caller. Convex: `UDF_EXECUTOR_OCC_MAX_RETRIES = 4` (`crates/common/src/knobs.rs`).
+pub const UDF_EXECUTOR_OCC_MAX_RETRIES: usize = 4;
+
+/// Retries of the deploy transaction on conflicts (it reads the whole `_modules` table and the
+/// catalog, so a concurrent write to a table the schema checks can conflict with it).
+pub const DEPLOY_OCC_MAX_RETRIES: usize = 4;
+
+/// Modules in one deployment. Convex has no fixed count; this bounds a push's work and the
+/// startup scan of `_modules` (every module is one document).
+pub const MODULES_MAX: usize = 10_000;
+
+/// Length of the random request id shown in error messages (`[Request ID: <16 hex>]`), in hex
+/// digits, as Convex's (`crates/common/src/http/mod.rs`).
+pub const REQUEST_ID_HEX_LEN: usize = 16;
+
+const _: () = assert!(JS_WORKER_COUNT >= 1);
+const _: () = assert!(REQUEST_ID_HEX_LEN.is_multiple_of(2));

@@ -1,0 +1,168 @@
+//! Who is calling: the `Authorization` header (or `?adminKey=`), read as upstream's
+//! `authentication.rs` does (wire protocols §5.4, §7.2).
+
+use axum::http::{header, HeaderMap, Uri};
+use base64::Engine as _;
+use hull_app::{Application, Caller, UserIdentity};
+use hull_errors::{Code, Error, Result};
+
+/// Length of the scheme prefix (`Convex ` / `Bearer `); a header no longer than this is
+/// malformed.
+const SCHEME_LEN: usize = 7;
+
+/// What a request presents before its admin key is checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// Nothing.
+    None,
+    /// `Convex <key>[:<base64 identity>]` or `?adminKey=<key>`.
+    AdminKey {
+        /// The key, with any `type:` prefix.
+        key: String,
+        /// The base64 identity after the key, when acting as a user.
+        acting_as: Option<String>,
+    },
+}
+
+/// Reads the credentials of a request. `Bearer` tokens (user JWTs) are refused until Hull
+/// verifies them; other schemes get upstream's 400 `InvalidAdminKey` (sic).
+pub fn credentials(headers: &HeaderMap, uri: &Uri) -> Result<Credentials> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(admin_key_query(uri).map_or(Credentials::None, |key| split_admin_key(&key)));
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| Error::bad_request("InvalidHeaderFailure", "The Authorization header is not valid UTF-8."))?;
+    if value.len() <= SCHEME_LEN || !value.is_char_boundary(SCHEME_LEN) {
+        return Err(Error::bad_request("InvalidHeaderFailure", "The Authorization header is too short to hold credentials."));
+    }
+    let (scheme, rest) = value.split_at(SCHEME_LEN);
+    if scheme.eq_ignore_ascii_case("convex ") {
+        return Ok(split_admin_key(rest.trim()));
+    }
+    if scheme.eq_ignore_ascii_case("bearer ") {
+        return Err(Error::new(
+            Code::Unauthenticated,
+            "InvalidAuthHeader",
+            "Hull does not verify user tokens yet, so `Authorization: Bearer <token>` is refused. Call without \
+             a token, or as an admin with `Authorization: Convex <admin key>`.",
+        ));
+    }
+    Err(Error::bad_request("InvalidAdminKey", "Invalid admin key"))
+}
+
+/// Splits `key[:identity]`. The identity separator is the first `:` after the `|` that ends the
+/// key's instance name, so a `prod:`-style prefix before the name stays part of the key.
+fn split_admin_key(value: &str) -> Credentials {
+    let search_from = value.find('|').unwrap_or(0);
+    match value[search_from..].find(':') {
+        Some(offset) => {
+            let (key, identity) = value.split_at(search_from + offset);
+            Credentials::AdminKey { key: key.to_owned(), acting_as: Some(identity[1..].to_owned()) }
+        }
+        None => Credentials::AdminKey { key: value.to_owned(), acting_as: None },
+    }
+}
+
+fn admin_key_query(uri: &Uri) -> Option<String> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name == "adminKey").then(|| percent_decode(value))
+    })
+}
+
+/// Decodes `%XX` escapes and `+` (admin keys are hex and `|`, which clients may escape).
+fn percent_decode(text: &str) -> String {
+    let hex = |byte: u8| (byte as char).to_digit(16);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| Some(hex(bytes[i + 1])? * 16 + hex(bytes[i + 2])?))
+            .flatten();
+        match (escaped, bytes[i]) {
+            (Some(byte), _) => {
+                out.push(byte as u8);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, other) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The caller the credentials prove: admin keys are checked against the application (401
+/// `BadAdminKey` when wrong) and acting-as identities decoded (400 `HeaderParseFailure` when
+/// malformed).
+pub fn caller(application: &Application, credentials: Credentials) -> Result<Caller> {
+    match credentials {
+        Credentials::None => Ok(Caller::Anonymous),
+        Credentials::AdminKey { key, acting_as } => {
+            application.check_admin_key(&key)?;
+            let acting_as = acting_as.map(|encoded| decode_identity(&encoded)).transpose()?;
+            Ok(Caller::Admin { acting_as })
+        }
+    }
+}
+
+fn decode_identity(encoded: &str) -> Result<UserIdentity> {
+    let invalid = |detail: String| {
+        Error::bad_request("HeaderParseFailure", format!("The acting-as identity in the Authorization header is invalid: {detail}"))
+    };
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| invalid(format!("not base64 ({e})")))?;
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(attributes)) => Ok(UserIdentity(attributes)),
+        Ok(_) => Err(invalid("not a JSON object".into())),
+        Err(e) => Err(invalid(format!("not JSON ({e})"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(authorization: Option<&str>, uri: &str) -> Result<Credentials> {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = authorization {
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+        }
+        credentials(&headers, &uri.parse().unwrap())
+    }
+
+    fn admin(key: &str, acting_as: Option<&str>) -> Credentials {
+        Credentials::AdminKey { key: key.into(), acting_as: acting_as.map(str::to_owned) }
+    }
+
+    #[test]
+    fn admin_keys_come_from_the_header_or_the_query() {
+        assert_eq!(read(None, "/api/query").unwrap(), Credentials::None);
+        assert_eq!(read(Some("Convex app|00ff"), "/").unwrap(), admin("app|00ff", None));
+        assert_eq!(read(Some("convex app|00ff"), "/").unwrap(), admin("app|00ff", None));
+        assert_eq!(read(Some("Convex prod:app|00ff:eyJ9"), "/").unwrap(), admin("prod:app|00ff", Some("eyJ9")));
+        assert_eq!(read(None, "/x?a=1&adminKey=app%7C00ff").unwrap(), admin("app|00ff", None));
+    }
+
+    #[test]
+    fn other_schemes_are_refused_with_upstream_codes() {
+        assert_eq!(read(Some("Bearer eyJhbGciOi"), "/").unwrap_err().short, "InvalidAuthHeader");
+        assert_eq!(read(Some("Basic dXNlcjpwYXNz"), "/").unwrap_err().short, "InvalidAdminKey");
+        assert_eq!(read(Some("Convex "), "/").unwrap_err().short, "InvalidHeaderFailure");
+    }
+
+    #[test]
+    fn identities_must_be_base64_json_objects() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(br#"{"subject":"u1"}"#);
+        assert_eq!(decode_identity(&encoded).unwrap().0["subject"], "u1");
+        for bad in ["%%%", &base64::engine::general_purpose::STANDARD.encode("[1]")] {
+            assert_eq!(decode_identity(bad).unwrap_err().short, "HeaderParseFailure");
+        }
+    }
+}

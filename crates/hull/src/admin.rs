@@ -6,9 +6,10 @@ use std::fmt;
 use hull_app::{AdminKeys, DeploySummary, InstanceSecret};
 use hull_errors::{Error, Result};
 
-use crate::cli::{AdminKeyArgs, DeployPushRequestArgs};
+use crate::cli::{AdminKeyArgs, DeployPushRequestArgs, TransferArgs};
 use crate::instance;
 use crate::serve::{open_application, open_store};
+use crate::store::StoreLocation;
 
 /// A new admin key for the deployment in `args.data_dir` (or for the name and secret given).
 ///
@@ -25,7 +26,7 @@ pub fn admin_key(args: AdminKeyArgs) -> Result<String> {
     let (name, secret) = match (args.instance_name.or(stored_name), given_secret.or(stored_secret)) {
         (Some(name), Some(secret)) => (name, secret),
         (name, secret) => {
-            let _lock = open_store(&args.data_dir)?;
+            let _lock = open_store(&args.data_dir, &StoreLocation::parse(None, &args.data_dir)?)?;
             let name = match name {
                 Some(name) => name,
                 None => instance::load_or_create(&args.data_dir)?,
@@ -63,7 +64,41 @@ pub fn deploy_push_request(args: DeployPushRequestArgs) -> Result<DeployReport> 
     let json = std::fs::read_to_string(&args.file).map_err(|err| {
         Error::bad_request("PushRequestUnreadable", format!("could not read the push request {}: {err}", args.file.display()))
     })?;
-    let application = open_application(&args.data_dir, None, None)?;
+    let store = StoreLocation::parse(args.db.as_deref(), &args.data_dir)?;
+    let application = open_application(&args.data_dir, &store, None, None)?;
     let summary = application.deploy_push_request(&json)?;
     Ok(DeployReport(summary))
+}
+
+/// `hull export`: writes the deployment to `args.file` (`-`: stdout). Returns what it wrote.
+pub fn export(args: TransferArgs) -> Result<hull_db::export::TransferSummary> {
+    let store = StoreLocation::parse(args.db.as_deref(), &args.data_dir)?;
+    let database = hull_db::Database::open(open_store(&args.data_dir, &store)?)?;
+    if args.file.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        return database.export(&mut out);
+    }
+    // Written to a temporary name first, so a failed export never leaves a partial file
+    // under the name the user asked for.
+    let partial = args.file.with_extension("partial");
+    let file = std::fs::File::create(&partial)
+        .map_err(|err| Error::bad_request("ExportUnwritable", format!("could not create {}: {err}", partial.display())))?;
+    let summary = database.export(&mut std::io::BufWriter::new(file))?;
+    std::fs::rename(&partial, &args.file)
+        .map_err(|err| Error::bad_request("ExportUnwritable", format!("could not write {}: {err}", args.file.display())))?;
+    Ok(summary)
+}
+
+/// `hull import`: loads `args.file` (`-`: stdin) into the (empty) deployment.
+pub fn import(args: TransferArgs) -> Result<hull_db::export::TransferSummary> {
+    let store = StoreLocation::parse(args.db.as_deref(), &args.data_dir)?;
+    let database = hull_db::Database::open(open_store(&args.data_dir, &store)?)?;
+    if args.file.as_os_str() == "-" {
+        let stdin = std::io::stdin();
+        return database.import(&mut stdin.lock());
+    }
+    let file = std::fs::File::open(&args.file)
+        .map_err(|err| Error::bad_request("ImportUnreadable", format!("could not read {}: {err}", args.file.display())))?;
+    database.import(&mut std::io::BufReader::new(file))
 }

@@ -29,6 +29,28 @@ pub enum Command {
     /// `npx convex deploy --write-push-request FILE` writes. The data directory must not be in
     /// use by a running `hull serve`.
     DeployPushRequest(DeployPushRequestArgs),
+    /// Write the whole deployment (tables, documents, indexes, schema, deployed code,
+    /// environment) to FILE (`-` for stdout), to move it to another store or machine.
+    Export(TransferArgs),
+    /// Load an export made by `hull export` into an empty deployment.
+    Import(TransferArgs),
+}
+
+/// Flags of `hull export` and `hull import`.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The deployment's data directory.
+    #[arg(long, env = "HULL_DATA_DIR", value_name = "DIR", default_value = "./hull_data")]
+    pub data_dir: PathBuf,
+
+    /// The store, when not the SQLite file in --data-dir: postgres://user@host/db[?schema=NAME]
+    /// or sqlite:PATH.
+    #[arg(long, env = "HULL_DB", value_name = "URL", hide_env_values = true)]
+    pub db: Option<String>,
+
+    /// The export file (`-`: standard output for export, standard input for import).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// Flags of `hull admin-key`.
@@ -56,6 +78,11 @@ pub struct DeployPushRequestArgs {
     /// The deployment's data directory.
     #[arg(long, env = "HULL_DATA_DIR", value_name = "DIR", default_value = "./hull_data")]
     pub data_dir: PathBuf,
+
+    /// The store, when not the SQLite file in --data-dir: postgres://user@host/db[?schema=NAME]
+    /// or sqlite:PATH.
+    #[arg(long, env = "HULL_DB", value_name = "URL", hide_env_values = true)]
+    pub db: Option<String>,
 
     /// The push request JSON file.
     #[arg(value_name = "FILE")]
@@ -94,6 +121,13 @@ pub struct ServeArgs {
     /// stored secret.
     #[arg(long, env = "HULL_INSTANCE_SECRET", value_name = "HEX", hide_env_values = true)]
     pub instance_secret: Option<String>,
+
+    /// Keep the data in PostgreSQL instead of the SQLite file in --data-dir:
+    /// postgres://user@host/db[?schema=NAME] (schema `hull` by default). A second `hull serve`
+    /// on the same schema waits as a standby and takes over when the first one stops. Give
+    /// both the same --instance-name and --instance-secret so admin keys work on either.
+    #[arg(long, env = "HULL_DB", value_name = "URL", hide_env_values = true)]
+    pub db: Option<String>,
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! that serves it), `<data-dir>/instance.json` (the deployment's stable instance name) and
 //! `<data-dir>/instance_secret` (the secret admin keys derive from; [`instance`]). `hull
 //! admin-key` prints an admin key; `hull deploy-push-request` deploys a push request file into
-//! a data directory that no server is using ([`admin`]).
+//! a data directory that no server is using; `hull export` / `hull import` move a whole
+//! deployment between stores ([`admin`]). `--db` selects PostgreSQL instead of the SQLite file
+//! ([`store`]).
 //!
 //! Key decision: the store is opened, and so locked, before anything else in the data directory
 //! is read or written. A second `hull serve` on the same directory therefore fails at once with
@@ -22,6 +24,7 @@ pub mod admin;
 pub mod cli;
 pub mod instance;
 pub mod serve;
+pub mod store;
 
 use hull_errors::Result;
 
@@ -36,6 +39,19 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::DeployPushRequest(args) => {
             let summary = admin::deploy_push_request(args)?;
             println!("{summary}");
+            Ok(())
+        }
+        cli::Command::Export(args) => {
+            let to_stdout = args.file.as_os_str() == "-";
+            let summary = admin::export(args)?;
+            let line = format!("Exported {} tables, {} documents, {} indexes{}", summary.tables, summary.documents, summary.indexes, if summary.schema { " and the schema" } else { "" });
+            // With the export on stdout, the summary goes to stderr.
+            if to_stdout { eprintln!("{line}") } else { println!("{line}") }
+            Ok(())
+        }
+        cli::Command::Import(args) => {
+            let summary = admin::import(args)?;
+            println!("Imported {} tables, {} documents, {} indexes{}", summary.tables, summary.documents, summary.indexes, if summary.schema { " and the schema" } else { "" });
             Ok(())
         }
     }

@@ -5,14 +5,11 @@ use std::sync::Arc;
 
 use hull_app::{AppConfig, Application, InstanceSecret};
 use hull_errors::{Error, Result};
-use hull_store_sqlite::{Durability, SqlitePersistence};
 use hull_server::{AppState, ServeConfig, Server};
 
 use crate::cli::ServeArgs;
 use crate::instance;
-
-/// The SQLite store's file name inside the data directory.
-pub const DATABASE_FILE_NAME: &str = "db.sqlite3";
+use crate::store::StoreLocation;
 
 /// Validated `hull serve` options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +22,8 @@ pub struct ServeOptions {
     pub instance_name: Option<String>,
     /// The instance secret from the command line; `None` means the stored (or a generated) one.
     pub instance_secret: Option<InstanceSecret>,
+    /// Where the data lives.
+    pub store: StoreLocation,
 }
 
 impl TryFrom<ServeArgs> for ServeOptions {
@@ -41,7 +40,9 @@ impl TryFrom<ServeArgs> for ServeOptions {
             instance::validate(name)?;
         }
         let instance_secret = args.instance_secret.as_deref().map(InstanceSecret::from_hex).transpose()?;
+        let store = StoreLocation::parse(args.db.as_deref(), &args.data_dir)?;
         Ok(ServeOptions {
+            store,
             data_dir: args.data_dir,
             listen: ServeConfig { interface: args.interface, api_port: args.port, site_port: args.site_port },
             instance_name: args.instance_name,
@@ -55,7 +56,7 @@ impl TryFrom<ServeArgs> for ServeOptions {
 /// On return the runtime has stopped and the database has been dropped, so its committer has
 /// finished every acknowledged commit and the store's lock is released.
 pub fn serve(options: ServeOptions) -> Result<()> {
-    let application = open_application(&options.data_dir, options.instance_name, options.instance_secret)?;
+    let application = open_application(&options.data_dir, &options.store, options.instance_name, options.instance_secret)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hull-server")
@@ -81,14 +82,16 @@ pub fn serve(options: ServeOptions) -> Result<()> {
     result
 }
 
-/// Opens the store in `data_dir` (taking its lock), the instance's identity (flags first, then
-/// the stored or a newly generated one) and the deployment.
+/// Opens the store (taking its lock; a PostgreSQL standby waits here until it is the writer),
+/// the instance's identity (flags first, then the stored or a newly generated one in
+/// `data_dir`) and the deployment.
 pub fn open_application(
     data_dir: &Path,
+    store: &StoreLocation,
     instance_name: Option<String>,
     instance_secret: Option<InstanceSecret>,
 ) -> Result<Application> {
-    let persistence = open_store(data_dir)?;
+    let persistence = open_store(data_dir, store)?;
     // Only after the store lock is held: see the crate doc.
     let instance_name = match instance_name {
         Some(name) => name,
@@ -98,15 +101,18 @@ pub fn open_application(
         Some(secret) => secret,
         None => instance::load_or_create_secret(data_dir)?,
     };
-    let database = hull_db::Database::open(Arc::new(persistence))?;
+    let database = hull_db::Database::open(persistence)?;
     Application::open(database, AppConfig::new(instance_name, instance_secret))
 }
 
-pub(crate) fn open_store(data_dir: &Path) -> Result<SqlitePersistence> {
+/// Opens `store` (creating `data_dir`, which holds the instance files in every mode).
+pub(crate) fn open_store(data_dir: &Path, store: &StoreLocation) -> Result<Arc<dyn hull_store::Persistence>> {
     std::fs::create_dir_all(data_dir).map_err(|err| {
         Error::internal("DataDirectoryError", format!("could not create the data directory {}: {err}", data_dir.display()))
     })?;
-    SqlitePersistence::open(&data_dir.join(DATABASE_FILE_NAME), Durability::Full)
+    store.open(&|| {
+        tracing::info!("waiting as a standby: another Hull process is the writer of {store:?}; this one takes over when it stops");
+    })
 }
 
 /// The URL of a listener. `SocketAddr` already brackets IPv6 hosts (`[::1]:3210`).
@@ -126,6 +132,7 @@ mod tests {
             site_port,
             instance_name: instance_name.map(str::to_owned),
             instance_secret: None,
+            db: None,
         }
     }
 
@@ -164,8 +171,9 @@ mod tests {
     #[test]
     fn a_second_open_of_one_data_directory_fails_as_in_use() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = open_store(dir.path()).unwrap();
-        let Err(error) = open_store(dir.path()) else { panic!("the second open succeeded") };
+        let store = StoreLocation::parse(None, dir.path()).unwrap();
+        let _first = open_store(dir.path(), &store).unwrap();
+        let Err(error) = open_store(dir.path(), &store) else { panic!("the second open succeeded") };
         assert!(error.message.contains("already open in this process"), "{}", error.message);
     }
 }

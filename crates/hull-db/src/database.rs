@@ -151,6 +151,21 @@ impl Database {
         Transaction::new(self.shared.clone(), published.ts, published.catalog)
     }
 
+    /// Begins a read transaction at an earlier snapshot `ts` (at most the newest), so that
+    /// several queries can read one consistent snapshot (a sync Transition computes all its
+    /// results at one timestamp). It sees the newest catalog: tables and indexes are only ever
+    /// added with their history, so reading older data through them is correct.
+    pub fn begin_at(&self, ts: Timestamp) -> Result<Transaction> {
+        let published = self.shared.published();
+        if ts > published.ts {
+            return Err(Error::bad_request(
+                "TimestampInFuture",
+                format!("Cannot read at timestamp {ts}: the newest commit is at {}.", published.ts),
+            ));
+        }
+        Ok(Transaction::new(self.shared.clone(), ts, published.catalog))
+    }
+
     /// Commits `transaction`, returning its commit timestamp (its snapshot ts if it wrote
     /// nothing). Fails with a `Conflict` error when a concurrent commit invalidated its reads.
     /// Indexes it created are backfilled before this returns.

@@ -112,3 +112,16 @@ fn many_identical_subscriptions_all_fire() {
     drop(subscriptions);
     assert_eq!(db.subscription_count(), 0);
 }
+
+#[test]
+fn reads_at_an_earlier_snapshot_see_that_snapshot() {
+    on_each_engine(|engine, db| {
+        let (id, ts) = db.run(0, |tx| tx.insert("t", object(&[("n", f(1.0))]))).unwrap();
+        db.run(0, |tx| tx.replace(id, object(&[("n", f(2.0))]))).unwrap();
+        let mut then = db.begin_at(ts).unwrap();
+        assert_eq!(then.get(id).unwrap().unwrap().object()["n"], f(1.0), "{engine}");
+        let mut now = db.begin_at(db.latest_ts()).unwrap();
+        assert_eq!(now.get(id).unwrap().unwrap().object()["n"], f(2.0));
+        assert_eq!(db.begin_at(Timestamp(db.latest_ts().0 + 1)).err().unwrap().short, "TimestampInFuture");
+    });
+}

@@ -25,7 +25,7 @@ fn watch(db: &Database, json: &str) -> (Vec<hull_values::Value>, hull_db::Subscr
 }
 
 /// One write to apply in a transaction.
-type Change = dyn Fn(&mut hull_db::Transaction) -> hull_errors::Result<()>;
+type Change<'a> = dyn Fn(&mut hull_db::Transaction) -> hull_errors::Result<()> + 'a;
 
 const FIRST_TWO: &str = r#"{"source":{"type":"IndexRange","indexName":"t.by_n","range":[],"order":"asc"},"operators":[{"limit":2}]}"#;
 
@@ -57,7 +57,7 @@ fn updates_deletes_and_moves_out_of_the_range_invalidate() {
     on_each_engine(|engine, db| {
         db.run(0, |tx| tx.create_index("t", "by_n", &["n".to_string()])).unwrap();
         let (ids, _) = db.run(0, |tx| (0..3).map(|n| tx.insert("t", object(&[("n", f(n as f64))]))).collect::<Result<Vec<_>, _>>()).unwrap();
-        let changes: Vec<Box<Change>> = vec![
+        let changes: Vec<Box<Change<'_>>> = vec![
             // A field the query did not filter on still changes a document it returned.
             Box::new(|tx| tx.patch(ids[0], BTreeMap::from([("extra".to_string(), PatchField::Set(f(1.0)))])).map(|_| ())),
             Box::new(|tx| tx.patch(ids[1], BTreeMap::from([("n".to_string(), PatchField::Set(f(100.0)))])).map(|_| ())),

@@ -151,6 +151,26 @@ impl Database {
         Transaction::new(self.shared.clone(), published.ts, published.catalog)
     }
 
+    /// Begins a system transaction: Hull's own work (deploying code, loading it at startup,
+    /// imports) that may read and write more than one user function is allowed to.
+    pub fn begin_system(&self) -> Transaction {
+        self.begin().into_system()
+    }
+
+    /// [`Database::run`] in a system transaction.
+    pub fn run_system<T>(&self, max_retries: usize, mut body: impl FnMut(&mut Transaction) -> Result<T>) -> Result<(T, Timestamp)> {
+        let mut attempt = 0;
+        loop {
+            let mut transaction = self.begin_system();
+            let value = body(&mut transaction)?;
+            match self.commit(transaction) {
+                Ok(ts) => return Ok((value, ts)),
+                Err(error) if error.is_retryable_conflict() && attempt < max_retries => attempt += 1,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     /// Begins a read transaction at an earlier snapshot `ts` (at most the newest), so that
     /// several queries can read one consistent snapshot (a sync Transition computes all its
     /// results at one timestamp). It sees the newest catalog: tables and indexes are only ever

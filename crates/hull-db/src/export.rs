@@ -112,7 +112,7 @@ impl Database {
             if pending.is_empty() {
                 return Ok(());
             }
-            self.run(0, |tx| {
+            self.run_system(0, |tx| {
                 for (table, object) in pending.iter() {
                     tx.import_document(table, object.clone())?;
                 }
@@ -143,7 +143,7 @@ impl Database {
                     .and_then(|n| n.as_u64())
                     .and_then(|n| u32::try_from(n).ok())
                     .ok_or_else(|| invalid(number, "table without a valid number"))?;
-                self.run(0, |tx| tx.import_table(name, table_number))?;
+                self.run_system(0, |tx| tx.import_table(name, table_number))?;
                 summary.tables += 1;
             } else if let Some(document) = json.get("document") {
                 let table = document.get("table").and_then(|t| t.as_str()).ok_or_else(|| invalid(number, "document without a table"))?;
@@ -165,12 +165,12 @@ impl Database {
                     .and_then(|f| f.as_array())
                     .map(|f| f.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
                     .ok_or_else(|| invalid(number, "index without fields"))?;
-                self.run(0, |tx| tx.create_index(table, name, &fields))?;
+                self.run_system(0, |tx| tx.create_index(table, name, &fields))?;
                 summary.indexes += 1;
             } else if let Some(text) = json.get("schema").and_then(|s| s.as_str()) {
                 flush(&mut pending)?;
                 let schema = Schema::parse(text)?;
-                self.run(0, |tx| tx.set_schema(Some(schema.clone())))?;
+                self.run_system(0, |tx| tx.set_schema(Some(schema.clone())))?;
                 summary.schema = true;
             } else {
                 return Err(invalid(number, "unknown entry"));

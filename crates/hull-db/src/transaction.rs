@@ -66,6 +66,9 @@ pub struct Transaction {
     usage: Usage,
     last_creation_time: f64,
     created_indexes: Vec<IndexId>,
+    /// A transaction of Hull itself (deploys, loading deployed code): exempt from the
+    /// per-function read and write limits, which exist to bound user code.
+    system: bool,
 }
 
 fn too_many(what: &str, limit: usize, unit: &str) -> Error {
@@ -90,7 +93,14 @@ impl Transaction {
             usage: Usage::default(),
             last_creation_time: (base_nanos / 1_000_000) as f64 + (base_nanos % 1_000_000) as f64 / 1e6,
             created_indexes: Vec::new(),
+            system: false,
         }
+    }
+
+    /// Makes this a system transaction; see [`crate::Database::begin_system`].
+    pub(crate) fn into_system(mut self) -> Transaction {
+        self.system = true;
+        self
     }
 
     /// The snapshot this transaction reads at.
@@ -161,6 +171,9 @@ impl Transaction {
     pub(crate) fn count_read(&mut self, document: &Document) -> Result<()> {
         self.usage.documents_read += 1;
         self.usage.bytes_read += document.size();
+        if self.system {
+            return Ok(());
+        }
         if self.usage.documents_read > TRANSACTION_MAX_READ_SIZE_ROWS {
             return Err(too_many("documents read", TRANSACTION_MAX_READ_SIZE_ROWS, ""));
         }
@@ -258,6 +271,11 @@ impl Transaction {
     }
 
     fn check_document(&self, table: &TableInfo, document: &Document) -> Result<()> {
+        if table.number < crate::catalog::FIRST_USER_TABLE_NUMBER {
+            // System documents are written by Hull itself (deployed bundles and source maps
+            // can exceed a user document's 1 MiB); they still obey the limits of any value.
+            return hull_values::check_value(&document.to_value());
+        }
         hull_values::check_user_document(document.object())?;
         if let Some(schema) = self.catalog.schema() {
             let catalog = &self.catalog;
@@ -268,7 +286,7 @@ impl Transaction {
 
     fn buffer_write(&mut self, key: DocumentKey, old: Option<(Document, Option<Timestamp>)>, new: Option<Document>) -> Result<()> {
         // Like Convex, only writes to user tables count against the user write limits.
-        if key.table >= crate::catalog::FIRST_USER_TABLE_NUMBER {
+        if key.table >= crate::catalog::FIRST_USER_TABLE_NUMBER && !self.system {
             self.check_write_limits(new.as_ref())?;
         }
         match self.writes.get_mut(&key) {

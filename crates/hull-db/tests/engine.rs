@@ -429,3 +429,19 @@ fn index_definitions_follow_convex_limits() {
         assert_eq!(error.message, "Table \"t\" cannot have more than 64 indexes.", "{engine}");
     });
 }
+
+#[test]
+fn system_work_is_exempt_from_user_function_limits() {
+    on_each_engine(|engine, db| {
+        // A deployed bundle larger than a user document may be.
+        let bundle = object(&[("source", s(&"x".repeat(3 << 20)))]);
+        let (id, _) = db.run_system(0, |tx| tx.insert_system_table("_modules", bundle.clone())).unwrap();
+        assert_eq!(db.begin_system().get(id).unwrap().unwrap().object()["source"], bundle["source"], "{engine}");
+        let error = db.run(0, |tx| tx.insert("users", bundle.clone())).unwrap_err();
+        assert_eq!(error.short, "ValueTooLargeError", "{engine}: user documents keep the 1 MiB limit");
+        // A user transaction that reads it counts the bytes; a system one is not limited.
+        let mut user = db.begin();
+        user.get(id).unwrap();
+        assert!(user.usage().bytes_read > 3 << 20);
+    });
+}

@@ -227,6 +227,10 @@ impl Database {
     /// a key inside `reads` (at once if one already has). `reads` and `ts` come from a finished
     /// read transaction: `Transaction::reads()` and `Transaction::begin_ts()`. If `ts` is older
     /// than the write log reaches, the subscription is invalidated at once (at the newest ts).
+    ///
+    /// The callback runs on the committer thread, right after the commit is published: it must
+    /// return at once (send on a channel, wake a task), never block or call back into the
+    /// database.
     pub fn subscribe(&self, reads: &ReadSet, ts: Timestamp, on_invalidate: impl FnOnce(Timestamp) + Send + 'static) -> Subscription {
         let log = self.shared.write_log.lock();
         let immediate = match log.first_conflict(ts, reads) {

@@ -3,8 +3,9 @@
 //!     cargo run --release -p hull-js --example bench [-- ITERATIONS]
 //!
 //! Reports medians and tails for: a query on a pooled (reused) context, the same query in a
-//! fresh context per call (modules from bytecode, and from source), a mutation, and module
-//! load of the zod-heavy `profiles.js` from source vs bytecode.
+//! fresh context per call (modules from bytecode, and from source), a mutation, a mutation with
+//! nested `ctx.runQuery`/`ctx.runMutation`, an action calling a query, and module load of the
+//! zod-heavy `profiles.js` from source vs bytecode.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,6 +140,36 @@ fn main() {
         "mutation messages:send (not committed), pooled context",
         send,
     );
+
+    let nested: Vec<Duration> = (0..iterations)
+        .map(|i| {
+            let mut tx = db.begin();
+            let args = json!({ "name": format!("n{i}") });
+            let start = Instant::now();
+            let outcome = rt
+                .run_mutation("util:createAndList", &args, &mut tx)
+                .unwrap();
+            let elapsed = start.elapsed();
+            outcome.result.unwrap();
+            elapsed
+        })
+        .collect();
+    stats(
+        "mutation + nested runQuery + nested runMutation (savepoint)",
+        nested,
+    );
+
+    let action_args = json!({ "channel": channel });
+    let actions: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            let outcome = rt.run_action("profiles:latest", &action_args, &db).unwrap();
+            let elapsed = start.elapsed();
+            outcome.result.unwrap();
+            elapsed
+        })
+        .collect();
+    stats("action with one ctx.runQuery, pooled context", actions);
 
     let zod_args = json!({ "profile": { "handle": "ada_l" } });
     for (label, bytecode_cache) in [

@@ -129,6 +129,8 @@ impl Budget {
 struct PendingCall {
     op: String,
     args: String,
+    /// A request body (`fetch`), kept out of the JSON arguments.
+    body: Option<Vec<u8>>,
     resolve: Persistent<Function<'static>>,
     reject: Persistent<Function<'static>>,
 }
@@ -148,6 +150,17 @@ struct Host {
     logs: RefCell<Vec<LogLine>>,
     /// Syscall ops issued by the current (or last) request, in order.
     trace: RefCell<Vec<String>>,
+    /// Environment variables read while unset (`process.env.X` was `undefined`), for auth
+    /// config's "Environment variable X is used in auth config file but its value was not set".
+    missing_env: RefCell<Vec<String>>,
+    /// Rejected promises nobody handles yet: (promise, reason), from QuickJS's rejection
+    /// tracker. Checked after every microtask checkpoint of a request.
+    unhandled: RefCell<
+        Vec<(
+            Persistent<rquickjs::Value<'static>>,
+            Persistent<rquickjs::Value<'static>>,
+        )>,
+    >,
     budget: Budget,
 }
 
@@ -318,6 +331,70 @@ fn install_crypto_host<'js>(ctx: &Ctx<'js>, host_object: &Object<'js>) -> rquick
             },
         )?,
     )?;
+    // Asymmetric keys: import returns [infoJson, der]; errors throw (the prelude turns them
+    // into DOMExceptions).
+    host_object.set(
+        "importKey",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>,
+             algorithm: String,
+             format: String,
+             data: rquickjs::TypedArray<'js, u8>|
+             -> rquickjs::Result<rquickjs::Array<'js>> {
+                let imported =
+                    crate::webcrypto::import_key(&algorithm, &format, &typed_bytes(&data))
+                        .map_err(|message| rquickjs::Exception::throw_message(&ctx, &message))?;
+                let pair = rquickjs::Array::new(ctx.clone())?;
+                pair.set(0, imported.info.to_string())?;
+                pair.set(1, rquickjs::ArrayBuffer::new(ctx.clone(), imported.der)?)?;
+                Ok(pair)
+            },
+        )?,
+    )?;
+    host_object.set(
+        "signAsymmetric",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>,
+             algorithm: String,
+             hash: String,
+             der: rquickjs::TypedArray<'js, u8>,
+             data: rquickjs::TypedArray<'js, u8>|
+             -> rquickjs::Result<rquickjs::ArrayBuffer<'js>> {
+                let signature = crate::webcrypto::sign(
+                    &algorithm,
+                    &hash,
+                    &typed_bytes(&der),
+                    &typed_bytes(&data),
+                )
+                .map_err(|message| rquickjs::Exception::throw_message(&ctx, &message))?;
+                rquickjs::ArrayBuffer::new(ctx, signature)
+            },
+        )?,
+    )?;
+    host_object.set(
+        "verifyAsymmetric",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>,
+             algorithm: String,
+             hash: String,
+             der: rquickjs::TypedArray<'js, u8>,
+             signature: rquickjs::TypedArray<'js, u8>,
+             data: rquickjs::TypedArray<'js, u8>|
+             -> rquickjs::Result<bool> {
+                crate::webcrypto::verify(
+                    &algorithm,
+                    &hash,
+                    &typed_bytes(&der),
+                    &typed_bytes(&signature),
+                    &typed_bytes(&data),
+                )
+                .map_err(|message| rquickjs::Exception::throw_message(&ctx, &message))
+            },
+        )?,
+    )?;
     Ok(())
 }
 
@@ -330,6 +407,7 @@ fn new_nested(
     config: &RuntimeConfig,
     env: &std::collections::BTreeMap<String, String>,
     depth: usize,
+    bytecode: &BytecodeCache,
 ) -> std::result::Result<Box<JsRuntime>, SyscallError> {
     if depth + 1 >= MAX_CALL_DEPTH {
         return Err(crate::syscalls::dev(format!(
@@ -340,8 +418,11 @@ fn new_nested(
         reuse_context: true,
         ..config.clone()
     };
-    let mut runtime =
-        Box::new(JsRuntime::new(modules.clone(), config).map_err(SyscallError::System)?);
+    // The caller's bytecode cache: nested runtimes do not compile the modules again.
+    let mut runtime = Box::new(
+        JsRuntime::with_bytecode(modules.clone(), config, bytecode.clone())
+            .map_err(SyscallError::System)?,
+    );
     runtime.set_environment_variables(env.clone());
     runtime.depth = depth + 1;
     Ok(runtime)
@@ -404,6 +485,27 @@ impl Inner {
         runtime.set_interrupt_handler(Some(Box::new(move || {
             interrupt_host.budget.should_interrupt()
         })));
+        let tracker_host = host.clone();
+        runtime.set_host_promise_rejection_tracker(Some(Box::new(
+            move |ctx, promise, reason, is_handled| {
+                let Ok(mut unhandled) = tracker_host.unhandled.try_borrow_mut() else {
+                    return;
+                };
+                if is_handled {
+                    unhandled.retain(|(p, _)| {
+                        p.clone()
+                            .restore(&ctx)
+                            .map(|p| p != promise)
+                            .unwrap_or(false)
+                    });
+                } else {
+                    unhandled.push((
+                        Persistent::save(&ctx, promise),
+                        Persistent::save(&ctx, reason),
+                    ));
+                }
+            },
+        )));
         let context = Context::full(&runtime).map_err(js)?;
         let hooks = context.with(
             |ctx| -> std::result::Result<Persistent<Object<'static>>, String> {
@@ -433,10 +535,19 @@ impl Inner {
                         })?,
                     )?;
                     let get_env = env.clone();
+                    let env_host = host.clone();
                     host_object.set(
                         "envGet",
                         Function::new(ctx.clone(), move |name: String| {
-                            get_env.borrow().get(&name).cloned()
+                            let value = get_env.borrow().get(&name).cloned();
+                            if value.is_none()
+                                && let Ok(mut missing) = env_host.missing_env.try_borrow_mut()
+                                && missing.len() < 64
+                                && !missing.contains(&name)
+                            {
+                                missing.push(name);
+                            }
+                            value
                         })?,
                     )?;
                     let keys_env = env.clone();
@@ -447,6 +558,7 @@ impl Inner {
                         })?,
                     )?;
                     install_crypto_host(&ctx, &host_object)?;
+                    install_fetch_host(&ctx, &host, &host_object)?;
                     host_object.set(
                         "urlParse",
                         Function::new(
@@ -490,6 +602,7 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.host.pending.borrow_mut().clear();
+        self.host.unhandled.borrow_mut().clear();
         self.namespaces.borrow_mut().clear();
     }
 }
@@ -544,10 +657,18 @@ fn install_convex_global<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Resu
                         &import_time_error(&op),
                     ));
                 }
+                if op.starts_with(HOST_OP_PREFIX) {
+                    // Host ops are the prelude's (`fetch`), not user code's.
+                    return Err(rquickjs::Exception::throw_message(
+                        &ctx,
+                        &format!("Unknown async operation {op}"),
+                    ));
+                }
                 let (promise, resolve, reject) = ctx.promise()?;
                 async_host.pending.borrow_mut().push_back(PendingCall {
                     op,
                     args,
+                    body: None,
                     resolve: Persistent::save(&ctx, resolve),
                     reject: Persistent::save(&ctx, reject),
                 });
@@ -558,6 +679,48 @@ fn install_convex_global<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Resu
     // `Convex.jsSyscall` (JS-to-JS: Request/Response conversions) is defined by the prelude.
     ctx.globals().set("Convex", convex)?;
     Ok(())
+}
+
+/// Ops the prelude queues through the host object (never through `Convex.asyncSyscall`).
+const HOST_OP_PREFIX: &str = "hull/";
+/// `fetch()`: args are a [`crate::fetch::FetchRequest`], the body travels as bytes.
+const FETCH_OP: &str = "hull/fetch";
+
+/// `host.fetch(requestJson, body)`: queues a fetch like an async syscall; the promise
+/// resolves to `[responseJson, ArrayBuffer]`.
+fn install_fetch_host<'js>(
+    ctx: &Ctx<'js>,
+    host: &Rc<Host>,
+    host_object: &Object<'js>,
+) -> rquickjs::Result<()> {
+    let fetch_host = host.clone();
+    host_object.set(
+        "fetch",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  request: String,
+                  body: rquickjs::function::Opt<rquickjs::TypedArray<'js, u8>>|
+                  -> rquickjs::Result<Promise<'js>> {
+                if fetch_host.request.borrow().is_none() {
+                    return Err(rquickjs::Exception::throw_message(
+                        &ctx,
+                        &import_time_error("fetch()"),
+                    ));
+                }
+                let body = body.0.as_ref().map(typed_bytes);
+                let (promise, resolve, reject) = ctx.promise()?;
+                fetch_host.pending.borrow_mut().push_back(PendingCall {
+                    op: FETCH_OP.to_owned(),
+                    args: request,
+                    body,
+                    resolve: Persistent::save(&ctx, resolve),
+                    reject: Persistent::save(&ctx, reject),
+                });
+                Ok(promise)
+            },
+        )?,
+    )
 }
 
 fn import_time_error(op: &str) -> String {
@@ -609,12 +772,28 @@ pub struct JsRuntime {
     analyzed: std::collections::HashSet<String>,
     /// How deeply this runtime is nested in function calls (0: called by the host).
     depth: usize,
+    /// The user-time budget of the next query or mutation, when it is a nested call: what is
+    /// left of the caller's (a transaction has one budget, however its functions nest).
+    budget_override: Option<Duration>,
+    /// User time the last request spent (reported to a calling function's budget).
+    last_user_time: Duration,
+    /// `ctx.auth.getUserIdentity()` of the requests run now (see [`Self::with_user_identity`]);
+    /// nested calls inherit it.
+    identity: serde_json::Value,
 }
 
 impl JsRuntime {
     /// A runtime for `modules` with `config`'s limits. Modules are evaluated lazily, on first use.
     pub fn new(modules: ModuleMap, config: RuntimeConfig) -> Result<JsRuntime> {
-        let bytecode = BytecodeCache::default();
+        JsRuntime::with_bytecode(modules, config, BytecodeCache::default())
+    }
+
+    /// A runtime sharing `bytecode` (compiled modules of the same [`ModuleMap`]).
+    fn with_bytecode(
+        modules: ModuleMap,
+        config: RuntimeConfig,
+        bytecode: BytecodeCache,
+    ) -> Result<JsRuntime> {
         let env = Env::default();
         let inner = Inner::new(&modules, &config, &bytecode, &env)?;
         Ok(JsRuntime {
@@ -630,6 +809,9 @@ impl JsRuntime {
             env,
             analyzed: Default::default(),
             depth: 0,
+            budget_override: None,
+            last_user_time: Duration::ZERO,
+            identity: serde_json::Value::Null,
         })
     }
 
@@ -656,13 +838,41 @@ impl JsRuntime {
         if let Some(nested) = self.nested.take() {
             return Ok(nested);
         }
-        new_nested(&self.modules, &self.config, &self.env.borrow(), self.depth).map_err(|e| match e
-        {
+        new_nested(
+            &self.modules,
+            &self.config,
+            &self.env.borrow(),
+            self.depth,
+            &self.bytecode,
+        )
+        .map_err(|e| match e {
             SyscallError::System(error) => error,
             SyscallError::Developer(message) | SyscallError::WithData(message, _) => {
                 Error::bad_request("TooManyNestedCalls", message)
             }
         })
+    }
+
+    /// Runs `f` with `identity` (the `UserIdentity` JSON object, e.g. `{tokenIdentifier,
+    /// subject, issuer, ...}`, or `None`) as what `ctx.auth.getUserIdentity()` returns in every
+    /// function `f` runs on this runtime, including the functions they call. The previous
+    /// identity (normally none) is restored afterwards, also when `f` panics, so one request's
+    /// identity never leaks into the next.
+    pub fn with_user_identity<R>(
+        &mut self,
+        identity: Option<serde_json::Value>,
+        f: impl FnOnce(&mut JsRuntime) -> R,
+    ) -> R {
+        let previous = std::mem::replace(
+            &mut self.identity,
+            identity.unwrap_or(serde_json::Value::Null),
+        );
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.identity = previous;
+        match result {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     /// Replaces the JS context with a fresh one (all module state is dropped).
@@ -731,6 +941,67 @@ impl JsRuntime {
                 result.map_err(|e| caught_failure(&ctx, &inner.host, &hooks, e))
             });
         result.map_err(|failure| runtime.failure_to_error(failure, "Failed to evaluate the schema"))
+    }
+
+    /// Evaluates `auth.config.js` (when the push has one) in a fresh context with the
+    /// deployment's environment variables and returns its `providers` (JSON, fields as the
+    /// user wrote them: `{domain, applicationID}` or `{type: "customJwt", issuer, jwks,
+    /// algorithm, applicationID?}`), as the push protocol needs. A provider field that is
+    /// `undefined` because an environment variable is unset is
+    /// [`AuthConfigError::MissingEnvironmentVariable`] (Convex's
+    /// `AuthConfigMissingEnvironmentVariable`).
+    pub fn evaluate_auth_config(
+        &mut self,
+    ) -> std::result::Result<Option<serde_json::Value>, AuthConfigError> {
+        const PATH: &str = "auth.config.js";
+        if self.modules.get(PATH).is_none() {
+            return Ok(None);
+        }
+        let plain = |message: String| AuthConfigError::Invalid(JsError::plain(message));
+        self.reset().map_err(|e| plain(e.message))?;
+        self.begin_with(None, self.import_ms, 0, false, ANALYZE_TIME_LIMIT)
+            .map_err(|e| plain(e.message))?;
+        let inner = &self.inner;
+        let result = inner
+            .context
+            .with(|ctx| -> std::result::Result<String, Failure> {
+                let ns =
+                    load_namespace(&ctx, &inner.host, &mut inner.namespaces.borrow_mut(), PATH)?;
+                let hooks = inner.hooks.clone().restore(&ctx).map_err(internal)?;
+                let export: Function = hooks.get("exportAuthConfig").map_err(internal)?;
+                update_stack_top(&ctx);
+                inner.host.budget.start();
+                let result = export.call::<_, String>((ns,)).catch(&ctx);
+                inner.host.budget.stop();
+                result.map_err(|e| caught_failure(&ctx, &inner.host, &hooks, e))
+            });
+        self.inner.host.logs.take();
+        let missing = self.inner.host.missing_env.take();
+        let result = result.map_err(|failure| {
+            AuthConfigError::Invalid(
+                self.failure_to_error(failure, "Failed to load auth.config.js"),
+            )
+        });
+        // Requests start from contexts that never saw this module.
+        self.reset().map_err(|e| plain(e.message))?;
+        let json = result?;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Exported {
+            providers: serde_json::Value,
+            undefined_fields: Vec<String>,
+        }
+        let exported: Exported = serde_json::from_str(&json)
+            .map_err(|e| plain(format!("Failed to load auth.config.js: {e}")))?;
+        if let Some(field) = exported.undefined_fields.first() {
+            return Err(match missing.into_iter().next() {
+                Some(variable) => AuthConfigError::MissingEnvironmentVariable(variable),
+                None => plain(format!(
+                    "Failed to load auth.config.js: provider field `providers[{field}]` is undefined"
+                )),
+            });
+        }
+        Ok(Some(exported.providers))
     }
 
     fn analyze_module(&mut self, path: &str) -> std::result::Result<AnalyzedModule, JsError> {
@@ -915,29 +1186,37 @@ impl JsRuntime {
         // One raw pointer for the whole call: the request's syscalls and nested `ctx.runQuery`
         // calls share the caller's transaction (see Host::with_request for why this is sound).
         let tx_ptr: *mut Transaction = tx;
+        let mut syscalls = SyscallState::new(kind, &prepared.canonical);
+        syscalls.set_identity(self.identity.clone());
         let request = ActiveRequest {
             tx: tx_ptr,
-            syscalls: SyscallState::new(kind, &prepared.canonical),
+            syscalls,
         };
-        let limit = self.config.user_time_limit;
+        let limit = self
+            .budget_override
+            .take()
+            .unwrap_or(self.config.user_time_limit);
         let mut nested = self.nested.take();
         let host = self.inner.host.clone();
         let modules = self.modules.clone();
         let config = self.config.clone();
         let env = self.env.borrow().clone();
         let depth = self.depth;
+        let bytecode = self.bytecode.clone();
+        let identity = self.identity.clone();
         let mut handler = |op: &str, args: &serde_json::Value| -> Option<SyscallResult> {
             if op != "1.0/runUdf" {
                 return None;
             }
             let runtime = match &mut nested {
                 Some(runtime) => runtime,
-                None => match new_nested(&modules, &config, &env, depth) {
+                None => match new_nested(&modules, &config, &env, depth, &bytecode) {
                     Ok(runtime) => nested.insert(runtime),
                     Err(error) => return Some(Err(error)),
                 },
             };
-            Some(run_udf(runtime, &host, tx_ptr, args))
+            runtime.identity = identity.clone();
+            Some(run_udf(runtime, &host, tx_ptr, kind, args))
         };
         let executed = self.execute(
             kind,
@@ -964,10 +1243,11 @@ impl JsRuntime {
 
     /// Runs the action `path` with `args`. Actions run outside transactions: their
     /// `ctx.runQuery` / `ctx.runMutation` calls each run in their own transaction on `db`
-    /// (mutations commit, retrying on conflicts). They see the real clock and randomness.
+    /// (mutations commit, retrying on conflicts); `ctx.runAction` runs another action. They
+    /// see the real clock and randomness, and may use timers and `fetch`.
     ///
-    /// Not yet supported in actions: `fetch`, timers, `ctx.runAction`, the scheduler, storage
-    /// and vector search (each fails with a clear "not supported yet" error).
+    /// Not yet supported in actions: the scheduler, storage and vector search (each fails with
+    /// a clear "not supported yet" error).
     pub fn run_action(
         &mut self,
         path: &str,
@@ -986,11 +1266,14 @@ impl JsRuntime {
             }
         };
         let args_str = format!("[{}]", args);
+        let mut syscalls = SyscallState::new(UdfType::Action, &prepared.canonical);
+        syscalls.set_identity(self.identity.clone());
         let request = ActiveRequest {
             tx: std::ptr::null_mut(),
-            syscalls: SyscallState::new(UdfType::Action, &prepared.canonical),
+            syscalls,
         };
         let mut nested = self.take_nested()?;
+        nested.identity = self.identity.clone();
         let host = self.inner.host.clone();
         let function = prepared.canonical.clone();
         let mut handler = |op: &str, args: &serde_json::Value| {
@@ -1053,11 +1336,14 @@ impl JsRuntime {
             .map(|u| u.path().to_owned())
             .unwrap_or_default();
         let args_str = convex_json.to_string();
+        let mut syscalls = SyscallState::new(UdfType::HttpAction, "http");
+        syscalls.set_identity(self.identity.clone());
         let activity = ActiveRequest {
             tx: std::ptr::null_mut(),
-            syscalls: SyscallState::new(UdfType::HttpAction, "http"),
+            syscalls,
         };
         let mut nested = self.take_nested()?;
+        nested.identity = self.identity.clone();
         let host = self.inner.host.clone();
         let mut handler = |op: &str, args: &serde_json::Value| {
             Some(action_syscall(&mut nested, &host, db, "http", op, args))
@@ -1198,15 +1484,22 @@ impl JsRuntime {
                 )?;
                 let hooks = inner.hooks.clone().restore(&ctx).map_err(internal)?;
                 let function: Object = ns.get(prepared.export.as_str()).map_err(internal)?;
-                // HTTP actions enter through the router (`http.js`'s default export).
-                let method = if kind == UdfType::HttpAction {
-                    "runRequest"
+                // HTTP actions enter through the router (`http.js`'s default export), by way
+                // of the prelude, which also reads a streamed response body to its end.
+                let (invoke, router): (Function, Option<Object>) = if kind == UdfType::HttpAction {
+                    (
+                        hooks.get("runHttpRequest").map_err(internal)?,
+                        Some(function),
+                    )
                 } else {
-                    kind.invoke_method()
+                    (function.get(kind.invoke_method()).map_err(internal)?, None)
                 };
-                let invoke: Function = function.get(method).map_err(internal)?;
-                let mut call_args = rquickjs::function::Args::new(ctx.clone(), invoke_args.len());
+                let mut call_args =
+                    rquickjs::function::Args::new(ctx.clone(), invoke_args.len() + 1);
                 call_args.this(ctx.globals()).map_err(internal)?;
+                if let Some(router) = router {
+                    call_args.push_arg(router).map_err(internal)?;
+                }
                 for arg in invoke_args {
                     call_args.push_arg(*arg).map_err(internal)?;
                 }
@@ -1219,6 +1512,7 @@ impl JsRuntime {
             });
         drop(guard);
         let logs = self.inner.host.logs.take();
+        self.last_user_time = self.inner.host.budget.used.get();
         let result = result.map_err(|failure| self.failure_to_error(failure, ""));
         if self.inner.runtime.is_job_pending() {
             // Work left behind (e.g. a promise nobody awaited) must not run in the next request.
@@ -1273,6 +1567,8 @@ impl JsRuntime {
         host.pending.borrow_mut().clear();
         host.logs.borrow_mut().clear();
         host.trace.borrow_mut().clear();
+        host.unhandled.borrow_mut().clear();
+        host.missing_env.borrow_mut().clear();
         host.budget.reset(limit);
         if live {
             host.budget.wall_deadline.set(Some(Instant::now() + limit));
@@ -1283,11 +1579,25 @@ impl JsRuntime {
             (seed.rotate_left(17) ^ 0x9e37_79b9) as u32,
             ((seed >> 7) as u32) ^ 0x85eb_ca6b,
         ];
+        // performance.now(): elapsed time in mutations (fixed in queries, real in actions).
+        let perf_elapsed = host
+            .request
+            .borrow()
+            .as_ref()
+            .is_some_and(|request| request.syscalls.kind() == UdfType::Mutation);
         let call_begin = |inner: &Inner| {
             inner.context.with(|ctx| -> rquickjs::Result<()> {
                 let hooks = inner.hooks.clone().restore(&ctx)?;
                 let begin: Function = hooks.get("begin")?;
-                begin.call::<_, ()>((now_ms, words[0], words[1], words[2], words[3], live))
+                begin.call::<_, ()>((
+                    now_ms,
+                    words[0],
+                    words[1],
+                    words[2],
+                    words[3],
+                    live,
+                    perf_elapsed,
+                ))
             })
         };
         if call_begin(&self.inner).is_ok() {
@@ -1358,6 +1668,29 @@ impl JsRuntime {
                     self.config.memory_limit >> 20
                 )))
             }
+        }
+    }
+}
+
+/// Why [`JsRuntime::evaluate_auth_config`] failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AuthConfigError {
+    /// A provider field is `undefined` because this environment variable is not set. Convex's
+    /// error (code `AuthConfigMissingEnvironmentVariable`) reads: see [`Self::message`].
+    MissingEnvironmentVariable(String),
+    /// The module threw, or its default export is not `{ providers: [...] }`.
+    Invalid(JsError),
+}
+
+impl AuthConfigError {
+    /// The message for the push response (the CLI reads the variable name after
+    /// "Environment variable ").
+    pub fn message(&self) -> String {
+        match self {
+            AuthConfigError::MissingEnvironmentVariable(name) => format!(
+                "Environment variable {name} is used in auth config file but its value was not set."
+            ),
+            AuthConfigError::Invalid(error) => error.message.clone(),
         }
     }
 }
@@ -1456,45 +1789,117 @@ fn check_result(
 /// Mutations run by actions are retried this many times on conflicts.
 const NESTED_MUTATION_RETRIES: usize = 10;
 
-/// The async syscalls of an action.
-/// `ctx.runQuery` inside a query or mutation (`1.0/runUdf`): the callee runs in the caller's
-/// transaction, so it sees the caller's writes and its reads join the caller's read set.
+/// The function a `1.0/runUdf` / `1.0/actions/*` call addresses (`{name | reference |
+/// functionHandle}`, see `getFunctionAddress` in the convex library).
+fn function_name<'a>(
+    args: &'a serde_json::Value,
+    op: &str,
+) -> std::result::Result<&'a str, SyscallError> {
+    use crate::syscalls::dev;
+    if let Some(name) = args.get("name") {
+        return name.as_str().ok_or_else(|| {
+            dev(format!(
+                "Invalid arguments for {op}: `name` must be a string"
+            ))
+        });
+    }
+    if args.get("reference").is_some() {
+        return Err(dev(format!(
+            "{op}: calling functions through component references is not supported yet"
+        )));
+    }
+    if args.get("functionHandle").is_some() {
+        return Err(dev(format!(
+            "{op}: calling functions through function handles is not supported yet"
+        )));
+    }
+    Err(dev(format!(
+        "Invalid arguments for {op}: expected one of `name`, `reference` or `functionHandle`"
+    )))
+}
+
+/// The callee's arguments: one Convex-JSON object (`{}` when absent).
+fn function_args(
+    args: &serde_json::Value,
+    op: &str,
+) -> std::result::Result<serde_json::Value, SyscallError> {
+    match args.get("args") {
+        None | Some(serde_json::Value::Null) => Ok(serde_json::json!({})),
+        Some(object @ serde_json::Value::Object(_)) => Ok(object.clone()),
+        Some(_) => Err(crate::syscalls::dev(format!(
+            "Invalid arguments for {op}: `args` must be an object"
+        ))),
+    }
+}
+
+/// `ctx.runQuery` / `ctx.runMutation` inside a query or mutation (`1.0/runUdf`). The callee
+/// runs in the caller's transaction: it sees the caller's writes and its reads join the
+/// caller's read set. A nested mutation runs in a sub-transaction (a savepoint): when it
+/// fails, its writes are rolled back and the caller may catch the error and go on.
+///
+/// Convex's rules: queries may run queries; mutations may run queries (also with
+/// `useStaleSnapshot`, `snapshotQuery`) and mutations; nothing in a transaction runs actions.
 fn run_udf(
     nested: &mut JsRuntime,
     host: &Host,
     tx: *mut Transaction,
+    caller: UdfType,
     args: &serde_json::Value,
 ) -> SyscallResult {
     use crate::syscalls::dev;
-    let Some(name) = args.get("name").and_then(serde_json::Value::as_str) else {
-        return Err(dev(
-            "1.0/runUdf: calling functions by reference or function handle is not supported yet",
-        ));
-    };
-    match args.get("udfType").and_then(serde_json::Value::as_str) {
-        Some("query" | "snapshotQuery") => {}
-        Some("mutation") => {
+    const OP: &str = "1.0/runUdf";
+    let udf_type = args.get("udfType").and_then(serde_json::Value::as_str);
+    let kind = match (caller, udf_type) {
+        (_, Some("query")) => UdfType::Query,
+        // The stale snapshot is the caller's own snapshot; Hull runs it in the caller's
+        // transaction (so it also sees the caller's writes, and its reads are tracked).
+        (UdfType::Mutation, Some("snapshotQuery")) => UdfType::Query,
+        (UdfType::Mutation, Some("mutation")) => UdfType::Mutation,
+        (_, Some("snapshotQuery")) => {
             return Err(dev(
-                "ctx.runMutation inside a mutation is not supported yet: it needs sub-transactions that can roll back the callee's writes",
+                "`useStaleSnapshot` is only supported in mutations, not queries.",
             ));
         }
-        other => return Err(dev(format!("1.0/runUdf: unknown udfType {other:?}"))),
-    }
-    let function_args = args
-        .get("args")
-        .cloned()
-        .unwrap_or_else(|| serde_json::json!({}));
+        (_, Some("mutation")) => {
+            return Err(dev(format!(
+                "ctx.runMutation is not allowed in a {}: only mutations and actions can run mutations.",
+                caller.as_str()
+            )));
+        }
+        (_, Some("action")) => {
+            return Err(dev(format!(
+                "ctx.runAction is not allowed in a {}: only actions can run actions.",
+                caller.as_str()
+            )));
+        }
+        (_, other) => return Err(dev(format!("{OP}: unknown udfType {other:?}"))),
+    };
+    let name = function_name(args, OP)?;
+    let function_args = function_args(args, OP)?;
     // SAFETY: `tx` is the pointer `run_function` derived from its `&mut Transaction` and keeps
     // valid for the whole call. The caller's JS is suspended in the drive loop and holds no
     // borrow of the transaction while the callee runs, so this is the only live reference.
     let tx = unsafe { &mut *tx };
-    let outcome = nested.run_function(
-        UdfType::Query,
-        name,
-        &function_args,
-        tx,
-        &RunOptions::default(),
-    )?;
+    let savepoint = (kind == UdfType::Mutation).then(|| tx.savepoint());
+    // One user-time budget for the whole transaction: the callee gets what is left.
+    let remaining = host
+        .budget
+        .limit
+        .get()
+        .saturating_sub(host.budget.used.get());
+    nested.budget_override = Some(remaining);
+    nested.last_user_time = Duration::ZERO;
+    let outcome = nested.run_function(kind, name, &function_args, tx, &RunOptions::default());
+    nested.budget_override = None;
+    host.budget
+        .used
+        .set(host.budget.used.get() + nested.last_user_time);
+    let outcome = outcome?;
+    if outcome.result.is_err()
+        && let Some(savepoint) = savepoint
+    {
+        tx.rollback_to(savepoint);
+    }
     nested_result(host, outcome)
 }
 
@@ -1529,6 +1934,9 @@ fn nested_result(host: &Host, outcome: FunctionOutcome) -> SyscallResult {
     }
 }
 
+/// The async syscalls of an action or HTTP action: `ctx.runQuery` / `ctx.runMutation` /
+/// `ctx.runAction` (`1.0/actions/*`, each callee in its own transaction or execution), metadata,
+/// and the ops that are not supported yet.
 fn action_syscall(
     nested: &mut JsRuntime,
     host: &Host,
@@ -1539,27 +1947,33 @@ fn action_syscall(
 ) -> SyscallResult {
     use crate::syscalls::dev;
     match op {
-        "1.0/actions/query" | "1.0/actions/mutation" => {
-            let Some(name) = args.get("name").and_then(serde_json::Value::as_str) else {
-                return Err(dev(format!(
-                    "{op}: calling functions by reference or function handle is not supported yet"
-                )));
-            };
-            let function_args = args
-                .get("args")
-                .cloned()
-                .unwrap_or_else(|| serde_json::json!({}));
-            let outcome = if op == "1.0/actions/query" {
-                nested.execute_query(db, name, &function_args)?.0
-            } else {
-                nested
-                    .execute_mutation(db, name, &function_args, NESTED_MUTATION_RETRIES)?
-                    .0
+        "1.0/actions/query" | "1.0/actions/mutation" | "1.0/actions/action" => {
+            let name = function_name(args, op)?;
+            let function_args = function_args(args, op)?;
+            let outcome = match op {
+                "1.0/actions/query" => nested.execute_query(db, name, &function_args)?.0,
+                "1.0/actions/mutation" => {
+                    nested
+                        .execute_mutation(db, name, &function_args, NESTED_MUTATION_RETRIES)?
+                        .0
+                }
+                // Each ctx.runAction is an action execution of its own (with its own nested
+                // runtime for the functions it calls, one level deeper).
+                _ => {
+                    if nested.depth + 1 >= MAX_CALL_DEPTH {
+                        return Err(dev(format!(
+                            "Too many nested function calls (maximum depth: {MAX_CALL_DEPTH})"
+                        )));
+                    }
+                    nested.run_action(name, &function_args, db)?
+                }
             };
             nested_result(host, outcome)
         }
-        "1.0/actions/action" => Err(dev("ctx.runAction is not supported yet")),
-        "1.0/getUserIdentity" => Ok(serde_json::Value::Null),
+        "1.0/runUdf" => Err(dev(
+            "1.0/runUdf is only available in queries and mutations: actions use ctx.runQuery, ctx.runMutation and ctx.runAction (1.0/actions/*).",
+        )),
+        "1.0/getUserIdentity" => Ok(nested.identity.clone()),
         "1.0/getFunctionMetadata" => {
             Ok(serde_json::json!({ "name": function, "componentPath": "" }))
         }
@@ -1778,7 +2192,10 @@ fn warn_unawaited(host: &Host) {
         .pending
         .borrow()
         .iter()
-        .map(|call| call.op.clone())
+        .map(|call| match call.op.as_str() {
+            FETCH_OP => "fetch".to_owned(),
+            op => op.to_owned(),
+        })
         .collect();
     if ops.is_empty() {
         return;
@@ -1812,6 +2229,9 @@ fn drive<'js>(
         }
         match promise.state() {
             PromiseState::Resolved => {
+                if let Some(failure) = unhandled_rejection(ctx, host, hooks)? {
+                    return Err(failure);
+                }
                 warn_unawaited(host);
                 return promise
                     .result::<String>()
@@ -1830,6 +2250,9 @@ fn drive<'js>(
                 });
             }
             PromiseState::Pending => {}
+        }
+        if let Some(failure) = unhandled_rejection(ctx, host, hooks)? {
+            return Err(failure);
         }
         let calls: Vec<PendingCall> = host.pending.borrow_mut().drain(..).collect();
         if calls.is_empty() {
@@ -1858,8 +2281,13 @@ fn drive<'js>(
                 "Returned promise will never resolve. This usually means the function awaited something the runtime cannot complete (e.g. a timer or fetch in a query or mutation).".into(),
             )));
         }
-        for call in calls {
+        let mut fetched = run_fetches(host, &calls);
+        for (index, call) in calls.into_iter().enumerate() {
             host.trace.borrow_mut().push(call.op.clone());
+            if let Some(fetched) = fetched.get_mut(index).and_then(Option::take) {
+                settle_fetch(ctx, &call, fetched)?;
+                continue;
+            }
             let args: serde_json::Value =
                 serde_json::from_str(&call.args).unwrap_or(serde_json::Value::Null);
             // Time in syscalls (including nested functions an action runs) is not user time.
@@ -1895,5 +2323,132 @@ fn drive<'js>(
                 Err(SyscallError::System(error)) => return Err(Failure::System(error)),
             }
         }
+        // Nested queries and mutations spend the caller's user time too.
+        if host.budget.used.get() > host.budget.limit.get() {
+            host.budget.tripped.set(true);
+            return Err(Failure::Timeout);
+        }
+        // An action's wall clock also runs out while it waits for fetches and nested calls.
+        if let Some(deadline) = host.budget.wall_deadline.get()
+            && Instant::now() >= deadline
+        {
+            return Err(Failure::Timeout);
+        }
     }
+}
+
+/// Runs the `fetch()` calls among `calls` (in parallel when there are several) and returns
+/// their results by position; empty when the batch has none.
+fn run_fetches(
+    host: &Host,
+    calls: &[PendingCall],
+) -> Vec<Option<std::result::Result<crate::fetch::FetchResponse, String>>> {
+    if !calls.iter().any(|call| call.op == FETCH_OP) {
+        return Vec::new();
+    }
+    let kind = host
+        .request
+        .borrow()
+        .as_ref()
+        .map(|request| request.syscalls.kind());
+    let deadline = host.budget.wall_deadline.get();
+    let run = |args: &str, body: Option<&[u8]>| {
+        if !matches!(kind, Some(UdfType::Action | UdfType::HttpAction)) {
+            return Err(
+                "Can't use fetch() in queries and mutations. Please consider using an action."
+                    .to_owned(),
+            );
+        }
+        let request: crate::fetch::FetchRequest =
+            serde_json::from_str(args).map_err(|e| format!("invalid fetch() arguments: {e}"))?;
+        crate::fetch::perform(&request, body, deadline)
+    };
+    // Plain data only: the calls' promise handles must stay on this thread.
+    let fetches: Vec<(&str, Option<&[u8]>)> = calls
+        .iter()
+        .filter(|c| c.op == FETCH_OP)
+        .map(|c| (c.args.as_str(), c.body.as_deref()))
+        .collect();
+    let results: Vec<_> = if let [(args, body)] = fetches[..] {
+        vec![run(args, body)]
+    } else {
+        let run = &run;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = fetches
+                .iter()
+                .map(|&(args, body)| scope.spawn(move || run(args, body)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err("the HTTP client panicked".to_owned()))
+                })
+                .collect()
+        })
+    };
+    let mut results = results.into_iter();
+    calls
+        .iter()
+        .map(|call| (call.op == FETCH_OP).then(|| results.next().expect("one per fetch")))
+        .collect()
+}
+
+/// Settles a `fetch()` promise: `[responseJson, ArrayBuffer]`, or an `Error` whose message
+/// the prelude rethrows as a `TypeError`.
+fn settle_fetch<'js>(
+    ctx: &Ctx<'js>,
+    call: &PendingCall,
+    fetched: std::result::Result<crate::fetch::FetchResponse, String>,
+) -> std::result::Result<(), Failure> {
+    match fetched {
+        Ok(response) => {
+            let resolve = call.resolve.clone().restore(ctx).map_err(internal)?;
+            let pair = rquickjs::Array::new(ctx.clone()).map_err(internal)?;
+            pair.set(0, response.meta.to_string()).map_err(internal)?;
+            let body = rquickjs::ArrayBuffer::new(ctx.clone(), response.body).map_err(|e| {
+                if matches!(e, rquickjs::Error::Exception) {
+                    let _ = ctx.catch();
+                }
+                Failure::OutOfMemory
+            })?;
+            pair.set(1, body).map_err(internal)?;
+            resolve.call::<_, ()>((pair,)).map_err(internal)?;
+        }
+        Err(message) => {
+            let reject = call.reject.clone().restore(ctx).map_err(internal)?;
+            let error =
+                rquickjs::Exception::from_message(ctx.clone(), &message).map_err(internal)?;
+            reject.call::<_, ()>((error,)).map_err(internal)?;
+        }
+    }
+    Ok(())
+}
+
+/// Like Convex, a request whose microtask checkpoint ends with a rejected promise that nothing
+/// handles fails with that rejection (the function's own promise aside: its rejection is the
+/// function's error).
+fn unhandled_rejection<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    hooks: &Object<'js>,
+) -> std::result::Result<Option<Failure>, Failure> {
+    let first = {
+        let mut unhandled = host.unhandled.borrow_mut();
+        if unhandled.is_empty() {
+            return Ok(None);
+        }
+        let first = unhandled.remove(0);
+        unhandled.clear();
+        first
+    };
+    let reason = first.1.restore(ctx).map_err(internal)?;
+    Ok(Some(match describe(ctx, hooks, reason) {
+        Failure::Js(mut error) => {
+            error.message = format!("{} (an unhandled promise rejection)", error.message);
+            Failure::Js(error)
+        }
+        other => other,
+    }))
 }

@@ -4,8 +4,11 @@
 //! **Invariant: user code touches the world only through syscalls.** The only host entry
 //! points visible to JS are the `Convex` global (`syscall`, `asyncSyscall`, `jsSyscall`: the
 //! contract in `convex-runtime-abi.md`) and the prelude's globals (`prelude.js`: console, a
-//! frozen `Date`, seeded `Math.random`/`crypto`, `TextEncoder`/`TextDecoder`, `URL`,
-//! `Headers`/`Request`/`Response`/`Blob`, `process.env`). Every database access goes through
+//! frozen `Date`, seeded `Math.random`/`crypto` (`crypto.subtle`: digest, HMAC, and
+//! RSASSA-PKCS1-v1_5 / ECDSA P-256 sign and verify natively), `TextEncoder`/`TextDecoder`, `URL`,
+//! `Headers`/`Request`/`Response`/`Blob`/`FormData`, `ReadableStream`/`WritableStream`/
+//! `TransformStream` and the text streams (bodies are buffered whole by the host), `fetch` in
+//! actions, `process.env`). Every database access goes through
 //! [`syscalls`], which checks that the calling function kind may perform it.
 //!
 //! Design:
@@ -22,12 +25,26 @@
 //!   the [`hull_db::Transaction`], settles their promises, and repeats until the function's
 //!   promise settles. Execution is deterministic given the snapshot, arguments and seed.
 //! - Actions and HTTP actions run the same loop without a transaction; their
-//!   `ctx.runQuery`/`ctx.runMutation` run on a second runtime, each in its own transaction.
-//!   `ctx.runQuery` inside a query or mutation runs in the caller's transaction. Actions may
-//!   use timers (the loop sleeps until the next one is due, within the action's wall-clock
-//!   limit); `fetch`, `ctx.runAction`, the scheduler and storage fail with "not supported yet".
+//!   `ctx.runQuery`/`ctx.runMutation` run on a second runtime, each in its own transaction,
+//!   and each `ctx.runAction` is an action execution of its own on that runtime.
+//!   `ctx.runQuery`/`ctx.runMutation` inside a query or mutation run in the caller's
+//!   transaction; a nested mutation runs in a sub-transaction (a `hull_db` savepoint), so a
+//!   callee that throws leaves no writes and the caller may catch and go on. Queries may run
+//!   only queries; nothing in a transaction runs actions.
+//! - Actions may use timers (the loop sleeps until the next one is due, within the action's
+//!   wall-clock limit) and `fetch` (a blocking `ureq` client on rustls/ring; requests started
+//!   together run on parallel threads; failures reject with a `TypeError`). The scheduler and
+//!   storage fail with "not supported yet".
+//! - A microtask checkpoint that ends with an unhandled promise rejection fails the request
+//!   with that rejection, as Convex does.
+//! - `ctx.auth.getUserIdentity()` returns the identity the host gives with
+//!   [`JsRuntime::with_user_identity`] (nested calls inherit it; `null` otherwise).
 //! - Limits: a heap limit, a native stack limit, and an interrupt handler that stops user code
-//!   after [`QUERY_MUTATION_USER_TIME_LIMIT`] of execution (time spent in syscalls excluded).
+//!   after [`QUERY_MUTATION_USER_TIME_LIMIT`] of execution (time spent in syscalls excluded;
+//!   functions a query or mutation calls spend the same budget).
+//! - Push-time evaluation: [`JsRuntime::analyze`] (functions, HTTP routes, crons),
+//!   [`JsRuntime::evaluate_schema`] and [`JsRuntime::evaluate_auth_config`] (auth providers,
+//!   with the deployment's environment variables).
 //! - Arguments are validated in Rust against the `args` validator captured by analysis before
 //!   user code runs; results against `returns` after. Error texts follow Convex
 //!   (`ArgumentValidationError: ...`, `ReturnsValidationError: ...`, `Uncaught Error: ...`),
@@ -40,11 +57,13 @@
 //! [`modules::PushRequest`].
 
 pub mod engine;
+mod fetch;
 pub mod modules;
 pub mod sourcemap;
 pub mod syscalls;
 pub mod validation;
 mod web;
+mod webcrypto;
 pub mod worker;
 
 use std::fmt;
@@ -53,9 +72,9 @@ use hull_values::Value;
 use serde::{Deserialize, Serialize};
 
 pub use engine::{
-    ACTION_USER_TIME_LIMIT, DEFAULT_MAX_STACK_SIZE, DEFAULT_MEMORY_LIMIT, HttpActionOutcome,
-    HttpRequest, HttpResponse, JsRuntime, QUERY_MUTATION_USER_TIME_LIMIT, RunOptions,
-    RuntimeConfig,
+    ACTION_USER_TIME_LIMIT, AuthConfigError, DEFAULT_MAX_STACK_SIZE, DEFAULT_MEMORY_LIMIT,
+    HttpActionOutcome, HttpRequest, HttpResponse, JsRuntime, QUERY_MUTATION_USER_TIME_LIMIT,
+    RunOptions, RuntimeConfig,
 };
 pub use modules::{ModuleMap, ModuleSource, PushRequest};
 pub use worker::JsWorker;

@@ -148,12 +148,38 @@ export default function installHullPrelude(host) {
       this.ignoreBOM = !!options.ignoreBOM;
     }
     get encoding() { return "utf-8"; }
-    decode(input) {
-      if (input === undefined) return "";
-      const bytes = input instanceof ArrayBuffer ? new Uint8Array(input) : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    // `{stream: true}` keeps an incomplete trailing sequence for the next call, so text split
+    // across chunks decodes as a whole.
+    decode(input, options) {
+      let bytes = input === undefined ? new Uint8Array(0) : input instanceof ArrayBuffer ? new Uint8Array(input) : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+      const pending = this._pending;
+      if (pending !== undefined && pending.length > 0) {
+        const joined = new Uint8Array(pending.length + bytes.length);
+        joined.set(pending);
+        joined.set(bytes, pending.length);
+        bytes = joined;
+      }
+      this._pending = undefined;
+      const stream = !!(options && options.stream);
+      if (stream) {
+        let start = bytes.length;
+        for (let t = bytes.length - 1; t >= 0 && t >= bytes.length - 4; t--) {
+          if ((bytes[t] & 0xc0) !== 0x80) { start = t; break; }
+        }
+        if (start < bytes.length) {
+          const b0 = bytes[start];
+          const need = b0 >= 0xf0 && b0 < 0xf5 ? 3 : b0 >= 0xe0 && b0 < 0xf0 ? 2 : b0 >= 0xc2 && b0 < 0xe0 ? 1 : 0;
+          if (need > 0 && bytes.length - start <= need) {
+            this._pending = bytes.slice(start);
+            bytes = bytes.subarray(0, start);
+          }
+        }
+      }
+      const atStart = !this._started;
+      this._started = stream && (this._started || bytes.length > 0);
       let out = "";
       let i = 0;
-      if (!this.ignoreBOM && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) i = 3;
+      if (atStart && !this.ignoreBOM && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) i = 3;
       const bad = () => { if (this.fatal) throw new TypeError("The encoded data was not valid for encoding utf-8"); return "\ufffd"; };
       while (i < bytes.length) {
         const b0 = bytes[i];
@@ -328,6 +354,46 @@ export default function installHullPrelude(host) {
   class CryptoKey {
     get [Symbol.toStringTag]() { return "CryptoKey"; }
   }
+  // RSASSA-PKCS1-v1_5 (SHA-256/384/512) and ECDSA (P-256, SHA-256): keys imported natively
+  // from pkcs8, spki or jwk and kept as DER.
+  const ASYMMETRIC = { "RSASSA-PKCS1-V1_5": "RSASSA-PKCS1-v1_5", ECDSA: "ECDSA" };
+  function asymmetricCall(f) {
+    try {
+      return f();
+    } catch (e) {
+      throw new DOMException(e && e.message !== undefined ? e.message : String(e), "OperationError");
+    }
+  }
+  function importAsymmetric(format, keyData, name, algorithm, extractable, usages) {
+    if (format !== "pkcs8" && format !== "spki" && format !== "jwk") throw new DOMException("Importing " + name + " keys in the \"" + format + "\" format is not supported by this backend yet", "NotSupportedError");
+    if (name === "ECDSA" && algorithm.namedCurve !== "P-256") throw new DOMException("ECDSA supports only the P-256 curve on this backend yet", "NotSupportedError");
+    const bytes = format === "jwk" ? utf8.encode(JSON.stringify(keyData)) : copyBytes(keyData);
+    let answer;
+    try {
+      answer = host.importKey(name, format, bytes);
+    } catch (e) {
+      throw new DOMException(e && e.message !== undefined ? e.message : String(e), "DataError");
+    }
+    const info = JSON.parse(answer[0]);
+    const keyAlgorithm = name === "ECDSA"
+      ? { name, namedCurve: info.namedCurve }
+      : { name, hash: { name: hashName(algorithm.hash) }, modulusLength: info.modulusLength, publicExponent: new Uint8Array(info.publicExponent) };
+    const key = new CryptoKey();
+    Object.defineProperties(key, {
+      type: { value: info.type, enumerable: true },
+      extractable: { value: !!extractable, enumerable: true },
+      algorithm: { value: keyAlgorithm, enumerable: true },
+      usages: { value: Array.from(usages || []), enumerable: true },
+    });
+    key[KEY_BYTES] = new Uint8Array(answer[1]);
+    return key;
+  }
+  function checkAsymmetricKey(name, key, type, usage) {
+    if (!(key instanceof CryptoKey) || key.algorithm.name !== name) throw new DOMException("The key is not a " + name + " key", "InvalidAccessError");
+    if (key.type !== type) throw new DOMException(usage + " needs a " + type + " key", "InvalidAccessError");
+    if (!key.usages.includes(usage)) throw new DOMException("The key's usages do not include " + usage, "InvalidAccessError");
+  }
+  const asymmetricHash = (name, algorithm, key) => (name === "ECDSA" ? hashName(algorithm.hash) : key.algorithm.hash.name);
   const subtle = {
     async digest(algorithm, data) {
       const result = host.digest(hashName(algorithm), copyBytes(data));
@@ -335,8 +401,10 @@ export default function installHullPrelude(host) {
       return result;
     },
     async importKey(format, keyData, algorithm, extractable, usages) {
+      const asymmetric = ASYMMETRIC[algorithmName(algorithm).toUpperCase()];
+      if (asymmetric !== undefined) return importAsymmetric(format, keyData, asymmetric, algorithm, extractable, usages);
       if (format !== "raw" || algorithmName(algorithm).toUpperCase() !== "HMAC") {
-        throw new DOMException("importKey supports only raw HMAC keys on this backend yet", "NotSupportedError");
+        throw new DOMException("importKey supports only raw HMAC keys, and RSASSA-PKCS1-v1_5 and ECDSA (P-256) keys, on this backend yet", "NotSupportedError");
       }
       const key = new CryptoKey();
       const hash = { name: hashName(algorithm.hash) };
@@ -350,17 +418,32 @@ export default function installHullPrelude(host) {
       return key;
     },
     async exportKey(format, key) {
-      if (format !== "raw" || !(key instanceof CryptoKey)) throw new DOMException("exportKey supports only raw keys", "NotSupportedError");
+      if (key instanceof CryptoKey && key.type !== "secret" && (format === "spki" || format === "pkcs8")) {
+        if (!key.extractable) throw new DOMException("key is not extractable", "InvalidAccessError");
+        if ((format === "spki") !== (key.type === "public")) throw new DOMException(format + " export needs a " + (format === "spki" ? "public" : "private") + " key", "InvalidAccessError");
+        return key[KEY_BYTES].slice().buffer;
+      }
+      if (format !== "raw" || !(key instanceof CryptoKey)) throw new DOMException("exportKey supports only raw secret keys and spki/pkcs8 keys on this backend yet", "NotSupportedError");
       if (!key.extractable) throw new DOMException("key is not extractable", "InvalidAccessError");
       return key[KEY_BYTES].slice().buffer;
     },
     async sign(algorithm, key, data) {
+      const asymmetric = ASYMMETRIC[algorithmName(algorithm).toUpperCase()];
+      if (asymmetric !== undefined) {
+        checkAsymmetricKey(asymmetric, key, "private", "sign");
+        return asymmetricCall(() => host.signAsymmetric(asymmetric, asymmetricHash(asymmetric, algorithm, key), key[KEY_BYTES], copyBytes(data)));
+      }
       if (algorithmName(algorithm).toUpperCase() !== "HMAC" || !(key instanceof CryptoKey)) {
         throw new DOMException("sign supports only HMAC on this backend yet", "NotSupportedError");
       }
       return host.hmac(key.algorithm.hash.name, key[KEY_BYTES], copyBytes(data));
     },
     async verify(algorithm, key, signature, data) {
+      const asymmetric = ASYMMETRIC[algorithmName(algorithm).toUpperCase()];
+      if (asymmetric !== undefined) {
+        checkAsymmetricKey(asymmetric, key, "public", "verify");
+        return asymmetricCall(() => host.verifyAsymmetric(asymmetric, asymmetricHash(asymmetric, algorithm, key), key[KEY_BYTES], copyBytes(signature), copyBytes(data)));
+      }
       const expected = new Uint8Array(await subtle.sign(algorithm, key, data));
       const actual = copyBytes(signature);
       if (expected.length !== actual.length) return false;
@@ -405,6 +488,7 @@ export default function installHullPrelude(host) {
     async text() { return utf8Decoder.decode(this[BYTES]); }
     async arrayBuffer() { return this[BYTES].slice().buffer; }
     async bytes() { return this[BYTES].slice(); }
+    stream() { return streamOfBytes(this[BYTES].slice()); }
     slice(start, end, type) { const b = new Blob([], { type }); b[BYTES] = this[BYTES].slice(start, end); return b; }
     get [Symbol.toStringTag]() { return "Blob"; }
   }
@@ -455,32 +539,477 @@ export default function installHullPrelude(host) {
     [Symbol.iterator]() { return this.entries(); }
     get [Symbol.toStringTag]() { return "Headers"; }
   }
+  // --- ReadableStream (default readers; enough for bodies read chunk by chunk or streamed out
+  // of an HTTP action; bodies are still buffered whole by the host) -----------------------------
+  const STREAM = Symbol("stream");
+  function finishClose(st) {
+    st.state = "closed";
+    for (const w of st.waiters.splice(0)) w.resolve({ value: undefined, done: true });
+    for (const w of st.closedWaiters.splice(0)) w.resolve(undefined);
+  }
+  function pullIfNeeded(st) {
+    if (st.pulling || st.state !== "readable" || st.closeRequested || typeof st.source.pull !== "function") return;
+    if (st.queue.length > 0 && st.waiters.length === 0) return;
+    st.pulling = true;
+    st.started
+      .then(() => st.source.pull(st.controller))
+      .then(
+        () => { st.pulling = false; if (st.waiters.length > 0) pullIfNeeded(st); },
+        (e) => { st.pulling = false; st.controller.error(e); },
+      );
+  }
+  class ReadableStreamDefaultController {
+    constructor(st) { this[STREAM] = st; }
+    get desiredSize() { const st = this[STREAM]; return st.state === "readable" ? 1 - st.queue.length : st.state === "closed" ? 0 : null; }
+    enqueue(chunk) {
+      const st = this[STREAM];
+      if (st.state !== "readable" || st.closeRequested) throw new TypeError("Invalid state: the stream is closed or errored");
+      if (st.waiters.length > 0) st.waiters.shift().resolve({ value: chunk, done: false });
+      else st.queue.push(chunk);
+    }
+    close() {
+      const st = this[STREAM];
+      if (st.state !== "readable" || st.closeRequested) throw new TypeError("Invalid state: the stream is closed or errored");
+      st.closeRequested = true;
+      if (st.queue.length === 0) finishClose(st);
+    }
+    error(e) {
+      const st = this[STREAM];
+      if (st.state !== "readable") return;
+      st.state = "errored";
+      st.error = e;
+      st.queue = [];
+      for (const w of st.waiters.splice(0)) w.reject(e);
+      for (const w of st.closedWaiters.splice(0)) w.reject(e);
+    }
+  }
+  class ReadableStreamDefaultReader {
+    constructor(stream) {
+      if (!(stream instanceof ReadableStream)) throw new TypeError("ReadableStreamDefaultReader needs a ReadableStream");
+      if (stream[STREAM].locked) throw new TypeError("ReadableStream is locked");
+      stream[STREAM].locked = true;
+      this[STREAM] = stream[STREAM];
+    }
+    read() {
+      const st = this[STREAM];
+      if (st === null) return Promise.reject(new TypeError("The reader was released"));
+      st.disturbed = true;
+      if (st.queue.length > 0) {
+        const value = st.queue.shift();
+        if (st.closeRequested && st.queue.length === 0) finishClose(st);
+        else pullIfNeeded(st);
+        return Promise.resolve({ value, done: false });
+      }
+      if (st.state === "closed") return Promise.resolve({ value: undefined, done: true });
+      if (st.state === "errored") return Promise.reject(st.error);
+      const promise = new Promise((resolve, reject) => st.waiters.push({ resolve, reject }));
+      pullIfNeeded(st);
+      return promise;
+    }
+    releaseLock() { if (this[STREAM] !== null) { this[STREAM].locked = false; this[STREAM] = null; } }
+    cancel(reason) { return this[STREAM] === null ? Promise.reject(new TypeError("The reader was released")) : cancelStream(this[STREAM], reason); }
+    get closed() {
+      const st = this[STREAM];
+      if (st === null || st.state === "closed") return Promise.resolve(undefined);
+      if (st.state === "errored") return Promise.reject(st.error);
+      const closed = new Promise((resolve, reject) => { st.closedWaiters.push({ resolve, reject }); });
+      closed.catch(() => {}); // as in the standard: never an unhandled rejection
+      return closed;
+    }
+  }
+  function cancelStream(st, reason) {
+    st.disturbed = true;
+    if (st.state !== "readable") return st.state === "errored" ? Promise.reject(st.error) : Promise.resolve(undefined);
+    st.queue = [];
+    finishClose(st);
+    return Promise.resolve(typeof st.source.cancel === "function" ? st.source.cancel(reason) : undefined).then(() => undefined);
+  }
+  class ReadableStream {
+    constructor(source = {}, _strategy) {
+      if (source === null || typeof source !== "object") throw new TypeError("The underlying source must be an object");
+      const st = { state: "readable", queue: [], waiters: [], closedWaiters: [], closeRequested: false, error: undefined, source, pulling: false, locked: false, disturbed: false };
+      st.controller = new ReadableStreamDefaultController(st);
+      this[STREAM] = st;
+      const started = typeof source.start === "function" ? source.start(st.controller) : undefined;
+      st.started = Promise.resolve(started);
+      st.started.then(() => pullIfNeeded(st), (e) => st.controller.error(e));
+    }
+    get locked() { return this[STREAM].locked; }
+    getReader(options) {
+      if (options && options.mode === "byob") throw new TypeError("BYOB readers are not supported by this backend yet");
+      return new ReadableStreamDefaultReader(this);
+    }
+    cancel(reason) {
+      if (this[STREAM].locked) return Promise.reject(new TypeError("Cannot cancel a locked stream"));
+      return cancelStream(this[STREAM], reason);
+    }
+    tee() {
+      const reader = this.getReader();
+      const controllers = [];
+      let reading = null;
+      const pullBoth = () => {
+        if (reading === null) {
+          reading = reader.read().then(
+            ({ value, done }) => {
+              reading = null;
+              for (const c of controllers) { try { if (done) c.close(); else c.enqueue(value); } catch (_) { /* a cancelled branch */ } }
+            },
+            (e) => { for (const c of controllers) c.error(e); },
+          );
+        }
+        return reading;
+      };
+      const branch = () => new ReadableStream({ start(c) { controllers.push(c); }, pull: pullBoth });
+      return [branch(), branch()];
+    }
+    async *values(options) {
+      const reader = this.getReader();
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          yield value;
+        }
+      } finally {
+        if (!(options && options.preventCancel)) await reader.cancel().catch(() => {});
+        reader.releaseLock();
+      }
+    }
+    [Symbol.asyncIterator](options) { return this.values(options); }
+    static from(iterable) {
+      const iterator = iterable[Symbol.asyncIterator] ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
+      return new ReadableStream({
+        async pull(c) { const { value, done } = await iterator.next(); if (done) c.close(); else c.enqueue(value); },
+        async cancel(reason) { if (typeof iterator.return === "function") await iterator.return(reason); },
+      });
+    }
+    get [Symbol.toStringTag]() { return "ReadableStream"; }
+  }
+  const isStream = (body) => body !== null && body !== undefined && !(body instanceof Uint8Array);
+  const streamOfBytes = (bytes) => new ReadableStream({ start(c) { if (bytes.length > 0) c.enqueue(bytes); c.close(); } });
+  // Reads a whole byte stream (any object with getReader) into one Uint8Array.
+  async function readAllBytes(stream) {
+    const reader = stream.getReader();
+    const chunks = [];
+    let size = 0;
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (!(value instanceof Uint8Array)) throw new TypeError("Received a non-Uint8Array chunk from a body stream");
+        chunks.push(value);
+        size += value.length;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+    if (chunks.length === 1) return chunks[0];
+    const out = new Uint8Array(size);
+    let offset = 0;
+    for (const c of chunks) { out.set(c, offset); offset += c.length; }
+    return out;
+  }
+  // WritableStream (no backpressure: writes queue up in order), TransformStream, and the
+  // text streams built on them.
+  class WritableStreamDefaultWriter {
+    constructor(stream) {
+      if (stream[STREAM].locked) throw new TypeError("WritableStream is locked");
+      stream[STREAM].locked = true;
+      this[STREAM] = stream[STREAM];
+    }
+    _st() { if (this[STREAM] === null) throw new TypeError("The writer was released"); return this[STREAM]; }
+    get desiredSize() { return this._st().state === "writable" ? 1 : 0; }
+    get ready() { return Promise.resolve(undefined); }
+    get closed() { const p = this._st().closed; return p; }
+    write(chunk) {
+      const st = this._st();
+      if (st.state !== "writable") return Promise.reject(st.state === "errored" ? st.error : new TypeError("The stream is closing or closed"));
+      st.chain = st.chain.then(() => {
+        if (st.state === "errored") throw st.error;
+        return typeof st.sink.write === "function" ? st.sink.write(chunk, st.controller) : undefined;
+      }).catch((e) => { errorWritable(st, e); throw e; });
+      return st.chain;
+    }
+    close() {
+      const st = this._st();
+      if (st.state !== "writable") return Promise.reject(new TypeError("The stream is closing or closed"));
+      st.state = "closing";
+      st.chain = st.chain.then(() => (typeof st.sink.close === "function" ? st.sink.close() : undefined)).then(
+        () => { st.state = "closed"; st.resolveClosed(); },
+        (e) => { errorWritable(st, e); throw e; },
+      );
+      return st.chain;
+    }
+    abort(reason) { return abortWritable(this._st(), reason); }
+    releaseLock() { if (this[STREAM] !== null) { this[STREAM].locked = false; this[STREAM] = null; } }
+  }
+  function errorWritable(st, e) {
+    if (st.state === "errored") return;
+    st.state = "errored";
+    st.error = e;
+    st.rejectClosed(e);
+  }
+  function abortWritable(st, reason) {
+    if (st.state === "closed" || st.state === "errored") return Promise.resolve(undefined);
+    errorWritable(st, reason);
+    return Promise.resolve(typeof st.sink.abort === "function" ? st.sink.abort(reason) : undefined).then(() => undefined);
+  }
+  class WritableStream {
+    constructor(sink = {}, _strategy) {
+      const st = { state: "writable", sink, locked: false, error: undefined };
+      st.closed = new Promise((resolve, reject) => { st.resolveClosed = resolve; st.rejectClosed = reject; });
+      st.closed.catch(() => {});
+      st.controller = { error: (e) => errorWritable(st, e), signal: new AbortController().signal };
+      st.chain = Promise.resolve(typeof sink.start === "function" ? sink.start(st.controller) : undefined);
+      st.chain.catch((e) => errorWritable(st, e));
+      this[STREAM] = st;
+    }
+    get locked() { return this[STREAM].locked; }
+    getWriter() { return new WritableStreamDefaultWriter(this); }
+    close() { if (this.locked) return Promise.reject(new TypeError("Cannot close a locked stream")); const w = this.getWriter(); return w.close().finally(() => w.releaseLock()); }
+    abort(reason) { if (this.locked) return Promise.reject(new TypeError("Cannot abort a locked stream")); return abortWritable(this[STREAM], reason); }
+    get [Symbol.toStringTag]() { return "WritableStream"; }
+  }
+  class TransformStream {
+    constructor(transformer = {}, _writableStrategy, _readableStrategy) {
+      let out;
+      this.readable = new ReadableStream({ start(c) { out = c; } });
+      const controller = {
+        enqueue: (chunk) => out.enqueue(chunk),
+        error: (e) => out.error(e),
+        terminate: () => { try { out.close(); } catch (_) { /* already closed */ } },
+        get desiredSize() { return out.desiredSize; },
+      };
+      const started = Promise.resolve(typeof transformer.start === "function" ? transformer.start(controller) : undefined);
+      this.writable = new WritableStream({
+        start: () => started,
+        write: (chunk) => (typeof transformer.transform === "function" ? transformer.transform(chunk, controller) : controller.enqueue(chunk)),
+        close: async () => {
+          if (typeof transformer.flush === "function") await transformer.flush(controller);
+          controller.terminate();
+        },
+        abort: (reason) => out.error(reason),
+      });
+    }
+    get [Symbol.toStringTag]() { return "TransformStream"; }
+  }
+  ReadableStream.prototype.pipeTo = async function pipeTo(destination, options = {}) {
+    const reader = this.getReader();
+    const writer = destination.getWriter();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        await writer.write(value);
+      }
+      if (!options.preventClose) await writer.close();
+    } catch (e) {
+      if (!options.preventAbort) await writer.abort(e).catch(() => {});
+      if (!options.preventCancel) await reader.cancel(e).catch(() => {});
+      throw e;
+    } finally {
+      reader.releaseLock();
+      writer.releaseLock();
+    }
+  };
+  ReadableStream.prototype.pipeThrough = function pipeThrough(transform, options) {
+    this.pipeTo(transform.writable, options).catch(() => {});
+    return transform.readable;
+  };
+  class TextEncoderStream extends TransformStream {
+    constructor() {
+      const encoder = new TextEncoder();
+      super({ transform(chunk, c) { const bytes = encoder.encode(String(chunk)); if (bytes.length > 0) c.enqueue(bytes); } });
+    }
+    get encoding() { return "utf-8"; }
+  }
+  class TextDecoderStream extends TransformStream {
+    constructor(label = "utf-8", options = {}) {
+      const decoder = new TextDecoder(label, options);
+      super({
+        transform(chunk, c) { const text = decoder.decode(chunk, { stream: true }); if (text.length > 0) c.enqueue(text); },
+        flush(c) { const text = decoder.decode(); if (text.length > 0) c.enqueue(text); },
+      });
+      this.fatal = decoder.fatal;
+      this.ignoreBOM = decoder.ignoreBOM;
+    }
+    get encoding() { return "utf-8"; }
+  }
+  define(global, "WritableStream", WritableStream);
+  define(global, "WritableStreamDefaultWriter", WritableStreamDefaultWriter);
+  define(global, "TransformStream", TransformStream);
+  define(global, "TextEncoderStream", TextEncoderStream);
+  define(global, "TextDecoderStream", TextDecoderStream);
+  define(global, "ReadableStream", ReadableStream);
+  define(global, "ReadableStreamDefaultReader", ReadableStreamDefaultReader);
+  define(global, "ReadableStreamDefaultController", ReadableStreamDefaultController);
+
+  // FormData: string entries and File entries, in order.
+  const ENTRIES = Symbol("entries");
+  function formEntry(name, value, filename) {
+    name = String(name);
+    if (value instanceof Blob) {
+      if (!(value instanceof File) || filename !== undefined) {
+        value = new File([value], filename !== undefined ? String(filename) : value instanceof File ? value.name : "blob", { type: value.type });
+      }
+      return [name, value];
+    }
+    return [name, String(value)];
+  }
+  class FormData {
+    constructor(form) {
+      if (form !== undefined) throw new TypeError("FormData from an HTML form element is not supported");
+      this[ENTRIES] = [];
+    }
+    append(name, value, filename) { this[ENTRIES].push(formEntry(name, value, filename)); }
+    delete(name) { name = String(name); this[ENTRIES] = this[ENTRIES].filter(([k]) => k !== name); }
+    get(name) { name = String(name); const e = this[ENTRIES].find(([k]) => k === name); return e === undefined ? null : e[1]; }
+    getAll(name) { name = String(name); return this[ENTRIES].filter(([k]) => k === name).map(([, v]) => v); }
+    has(name) { name = String(name); return this[ENTRIES].some(([k]) => k === name); }
+    set(name, value, filename) {
+      const entry = formEntry(name, value, filename);
+      const i = this[ENTRIES].findIndex(([k]) => k === entry[0]);
+      if (i === -1) { this[ENTRIES].push(entry); return; }
+      this[ENTRIES][i] = entry;
+      this[ENTRIES] = this[ENTRIES].filter(([k], j) => j <= i || k !== entry[0]);
+    }
+    forEach(callback, thisArg) { for (const [k, v] of this[ENTRIES]) callback.call(thisArg, v, k, this); }
+    *entries() { for (const [k, v] of this[ENTRIES]) yield [k, v]; }
+    *keys() { for (const [k] of this[ENTRIES]) yield k; }
+    *values() { for (const [, v] of this[ENTRIES]) yield v; }
+    [Symbol.iterator]() { return this.entries(); }
+    get [Symbol.toStringTag]() { return "FormData"; }
+  }
+  const escapeFormName = (name) => name.replace(/\r\n|\r|\n/g, "\r\n").replace(/"/g, "%22").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+  // multipart/form-data encoding of a FormData: [bytes, content-type].
+  function encodeMultipart(form) {
+    let boundary = "----HullFormBoundary";
+    for (let i = 0; i < 16; i++) boundary += "0123456789abcdef"[Math.floor(Math.random() * 16)];
+    const parts = [];
+    for (const [name, value] of form[ENTRIES]) {
+      let head = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + escapeFormName(name) + "\"";
+      if (typeof value === "string") {
+        parts.push(utf8.encode(head + "\r\n\r\n" + value.replace(/\r\n|\r|\n/g, "\r\n") + "\r\n"));
+      } else {
+        head += "; filename=\"" + escapeFormName(value.name) + "\"\r\nContent-Type: " + (value.type || "application/octet-stream") + "\r\n\r\n";
+        parts.push(utf8.encode(head), value[BYTES], utf8.encode("\r\n"));
+      }
+    }
+    parts.push(utf8.encode("--" + boundary + "--\r\n"));
+    return [new Blob(parts)[BYTES], "multipart/form-data; boundary=" + boundary];
+  }
+  function indexOfBytes(haystack, needle, from) {
+    const first = needle[0];
+    outer: for (let i = haystack.indexOf(first, from); i !== -1 && i <= haystack.length - needle.length; i = haystack.indexOf(first, i + 1)) {
+      for (let j = 1; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+      return i;
+    }
+    return -1;
+  }
+  // Parses a body as FormData (urlencoded or multipart), like Body.formData().
+  function parseFormData(bytes, contentType) {
+    const type = (contentType || "").split(";")[0].trim().toLowerCase();
+    const form = new FormData();
+    if (type === "application/x-www-form-urlencoded") {
+      for (const [k, v] of new URLSearchParams(utf8Decoder.decode(bytes))) form.append(k, v);
+      return form;
+    }
+    if (type !== "multipart/form-data") throw new TypeError("Could not parse content as FormData: unsupported content-type " + JSON.stringify(contentType || ""));
+    const match = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+    if (!match) throw new TypeError("Could not parse content as FormData: multipart body without a boundary");
+    const delimiter = utf8.encode("--" + (match[1] || match[2]));
+    const crlf2 = utf8.encode("\r\n\r\n");
+    let at = indexOfBytes(bytes, delimiter, 0);
+    if (at === -1) throw new TypeError("Could not parse content as FormData: boundary not found");
+    for (;;) {
+      at += delimiter.length;
+      if (bytes[at] === 45 && bytes[at + 1] === 45) break; // "--": the closing delimiter
+      if (bytes[at] === 13 && bytes[at + 1] === 10) at += 2;
+      const headEnd = indexOfBytes(bytes, crlf2, at);
+      if (headEnd === -1) throw new TypeError("Could not parse content as FormData: truncated part headers");
+      const headers = new Headers();
+      for (const line of utf8Decoder.decode(bytes.subarray(at, headEnd)).split("\r\n")) {
+        const colon = line.indexOf(":");
+        if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+      }
+      const next = indexOfBytes(bytes, delimiter, headEnd + 4);
+      if (next === -1) throw new TypeError("Could not parse content as FormData: missing closing boundary");
+      let end = next;
+      if (bytes[end - 2] === 13 && bytes[end - 1] === 10) end -= 2;
+      const content = bytes.slice(headEnd + 4, end);
+      const disposition = headers.get("content-disposition") || "";
+      const param = (key) => {
+        const m = new RegExp(";\\s*" + key + "=(?:\"((?:[^\"\\\\]|\\\\.)*)\"|([^;\\s]*))", "i").exec(disposition);
+        return m ? (m[1] !== undefined ? m[1].replace(/%22/g, "\"").replace(/%0D/g, "\r").replace(/%0A/g, "\n") : m[2]) : null;
+      };
+      const name = param("name");
+      if (name === null) throw new TypeError("Could not parse content as FormData: a part has no name");
+      const filename = param("filename");
+      if (filename === null) form.append(name, utf8Decoder.decode(content));
+      else form.append(name, new File([content], filename, { type: headers.get("content-type") || "" }));
+      at = next;
+    }
+    return form;
+  }
   // Extracts a body: [bytes | null, default content-type | null].
   function extractBody(body) {
     if (body === undefined || body === null) return [null, null];
     if (typeof body === "string") return [utf8.encode(body), "text/plain;charset=UTF-8"];
+    if (body instanceof FormData) return encodeMultipart(body);
     if (body instanceof URLSearchParams) return [utf8.encode(body.toString()), "application/x-www-form-urlencoded;charset=UTF-8"];
     if (body instanceof Blob) return [body[BYTES].slice(), body.type || null];
     if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return [bytesOf(body), null];
-    if (typeof body === "object" && typeof body.getReader === "function") throw new TypeError("Streaming bodies are not supported by this backend yet");
+    if (typeof body === "object" && typeof body.getReader === "function") {
+      if (body instanceof ReadableStream && (body.locked || body[STREAM].disturbed)) throw new TypeError("The body stream is locked or disturbed");
+      return [body, null];
+    }
     return [utf8.encode(String(body)), "text/plain;charset=UTF-8"];
   }
   const BODY = Symbol("body");
   const USED = Symbol("used");
   class Body {
-    get bodyUsed() { return this[USED]; }
-    get body() { return null; }
-    _consume() {
-      if (this[USED]) throw new TypeError("Body is unusable: Body has already been read");
-      this[USED] = true;
-      return this[BODY] === null ? new Uint8Array(0) : this[BODY];
+    get bodyUsed() {
+      const b = this[BODY];
+      return this[USED] || (b instanceof ReadableStream && b[STREAM].disturbed);
     }
-    async text() { return utf8Decoder.decode(this._consume()); }
+    // The body as a stream (made on first access when the body is in memory).
+    get body() {
+      const b = this[BODY];
+      if (b === null) return null;
+      if (isStream(b)) return b;
+      const stream = streamOfBytes(b);
+      this[BODY] = stream;
+      return stream;
+    }
+    async _consume() {
+      if (this.bodyUsed) throw new TypeError("Body is unusable: Body has already been read");
+      this[USED] = true;
+      const b = this[BODY];
+      if (b === null) return new Uint8Array(0);
+      if (isStream(b)) {
+        if (b.locked) throw new TypeError("Body is unusable: the body stream is locked");
+        return await readAllBytes(b);
+      }
+      return b;
+    }
+    // Tees a streamed body so that a clone gets its own branch.
+    _cloneBody() {
+      if (this.bodyUsed) throw new TypeError("Body has already been used");
+      const b = this[BODY];
+      if (!isStream(b)) return b;
+      const [mine, theirs] = b.tee();
+      this[BODY] = mine;
+      return theirs;
+    }
+    async text() { return utf8Decoder.decode(await this._consume()); }
     async json() { return JSON.parse(await this.text()); }
-    async arrayBuffer() { return this._consume().slice().buffer; }
-    async bytes() { return this._consume().slice(); }
-    async blob() { return new Blob([this._consume()], { type: this.headers.get("content-type") || "" }); }
-    async formData() { throw new Error("Request.formData() is not supported by this backend yet"); }
+    async arrayBuffer() { return (await this._consume()).slice().buffer; }
+    async bytes() { return (await this._consume()).slice(); }
+    async blob() { return new Blob([await this._consume()], { type: this.headers.get("content-type") || "" }); }
+    async formData() {
+      if (!live) throw notInQueries("formData()");
+      return parseFormData(await this._consume(), this.headers.get("content-type"));
+    }
   }
   const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
   class Request extends Body {
@@ -496,7 +1025,7 @@ export default function installHullPrelude(host) {
         if (this.method === "GET" || this.method === "HEAD") throw new TypeError("Request with GET/HEAD method cannot have body.");
         [bytes, type] = extractBody(init.body);
       } else if (from) {
-        bytes = from[BODY];
+        bytes = from._cloneBody();
       }
       if (type !== null && !this.headers.has("content-type")) this.headers.set("content-type", type);
       this[BODY] = bytes;
@@ -504,7 +1033,7 @@ export default function installHullPrelude(host) {
       this.signal = init.signal ?? null;
       this.redirect = init.redirect ?? "follow";
     }
-    clone() { if (this[USED]) throw new TypeError("Body has already been used"); return new Request(this); }
+    clone() { return new Request(this); }
     get [Symbol.toStringTag]() { return "Request"; }
   }
   class Response extends Body {
@@ -524,7 +1053,12 @@ export default function installHullPrelude(host) {
       this.redirected = false;
     }
     get ok() { return this.status >= 200 && this.status < 300; }
-    clone() { if (this[USED]) throw new TypeError("Body has already been used"); const r = new Response(null, this); r[BODY] = this[BODY]; return r; }
+    clone() {
+      const body = this._cloneBody();
+      const r = new Response(null, this);
+      r[BODY] = body;
+      return r;
+    }
     static json(data, init = {}) {
       const headers = new Headers(init.headers);
       if (!headers.has("content-type")) headers.set("content-type", "application/json");
@@ -539,8 +1073,25 @@ export default function installHullPrelude(host) {
   define(global, "Blob", Blob);
   define(global, "File", File);
   define(global, "Headers", Headers);
+  define(global, "FormData", FormData);
   define(global, "Request", Request);
   define(global, "Response", Response);
+
+  // Streamed HTTP action responses, by id, until runHttpRequest reads them.
+  const responseStreams = new Map();
+  let nextResponseStream = 1;
+  // The host's entry for HTTP actions: the router's runRequest, then a streamed response body
+  // (the handler may still be writing it) read to the end.
+  async function runHttpRequest(router, argsStr, route) {
+    const json = await router.runRequest(argsStr, route);
+    const out = JSON.parse(json);
+    if (out.streamId === undefined || out.streamId === null) return json;
+    const stream = responseStreams.get(out.streamId);
+    responseStreams.delete(out.streamId);
+    delete out.streamId;
+    out.body = toBase64(await readAllBytes(stream));
+    return JSON.stringify(out);
+  }
 
   // JS-to-JS syscalls the convex library makes (`Convex.jsSyscall`).
   if (typeof global.Convex === "object" && global.Convex !== null) {
@@ -556,6 +1107,12 @@ export default function installHullPrelude(host) {
           const headerPairs = [];
           for (const [k, v] of response.headers[HEADER_LIST]) headerPairs.push([k, v]);
           const bytes = response[BODY];
+          if (isStream(bytes)) {
+            // Read by runHttpRequest once the handler has returned (bodies are buffered whole).
+            const streamId = nextResponseStream++;
+            responseStreams.set(streamId, bytes);
+            return { status: response.status, headerPairs, body: null, streamId };
+          }
           return { status: response.status, headerPairs, body: bytes === null ? null : toBase64(bytes) };
         }
         default:
@@ -568,16 +1125,73 @@ export default function installHullPrelude(host) {
   // QuickJS's own performance.now is not configurable: replace the whole object.
   const realPerformanceNow = performance.now.bind(performance);
   const timeOrigin = performance.timeOrigin;
+  let perfSince = null;
   define(global, "performance", {
-    now() { return live ? realPerformanceNow() : 0; },
+    // Actions: the real clock. Mutations: time elapsed since the request began (it only ever
+    // increases). Queries: fixed at 0, so a query's result cannot depend on timing.
+    now() { return live ? realPerformanceNow() : perfSince === null ? 0 : realPerformanceNow() - perfSince; },
     get timeOrigin() { return live ? timeOrigin : frozenNow; },
     toJSON() { return { timeOrigin: this.timeOrigin }; },
+    // User timing: marks and measures on the same clock, kept for the request.
+    mark(name, options = {}) {
+      const entry = { name: String(name), entryType: "mark", startTime: options.startTime ?? performance.now(), duration: 0, detail: options.detail ?? null };
+      perfEntries.push(entry);
+      return entry;
+    },
+    measure(name, start, end) {
+      const at = (which, fallback) => {
+        if (which === undefined) return fallback;
+        if (typeof which === "number") return which;
+        const marks = perfEntries.filter((e) => e.entryType === "mark" && e.name === which);
+        if (marks.length === 0) throw new DOMException("The mark '" + which + "' does not exist.", "SyntaxError");
+        return marks[marks.length - 1].startTime;
+      };
+      let detail = null;
+      if (start !== null && typeof start === "object") { detail = start.detail ?? null; end = start.end; start = start.start; }
+      const startTime = at(start, 0);
+      const endTime = at(end, performance.now());
+      const entry = { name: String(name), entryType: "measure", startTime, duration: endTime - startTime, detail };
+      perfEntries.push(entry);
+      return entry;
+    },
+    getEntries() { return perfEntries.slice(); },
+    getEntriesByName(name, type) { return perfEntries.filter((e) => e.name === name && (type === undefined || e.entryType === type)); },
+    getEntriesByType(type) { return perfEntries.filter((e) => e.entryType === type); },
+    clearMarks(name) { perfEntries = perfEntries.filter((e) => e.entryType !== "mark" || (name !== undefined && e.name !== name)); },
+    clearMeasures(name) { perfEntries = perfEntries.filter((e) => e.entryType !== "measure" || (name !== undefined && e.name !== name)); },
   });
+  let perfEntries = [];
   const notInQueries = (what) =>
     new Error("Can't use " + what + " in queries and mutations. Please consider using an action.");
-  const notYet = (what) => new Error(what + " is not supported by this backend yet.");
-  define(global, "fetch", async function fetch() {
-    throw live ? notYet("fetch()") : notInQueries("fetch()");
+  const SIGNAL_DEADLINE = Symbol("signalDeadline");
+  // fetch (actions and HTTP actions): the host performs the request (requests started in the
+  // same turn run in parallel); network failures reject with a TypeError, as in browsers.
+  define(global, "fetch", async function fetch(input, init) {
+    if (!live) throw notInQueries("fetch()");
+    const request = new Request(input, init);
+    const signal = request.signal;
+    if (signal && signal.aborted) throw signal.reason;
+    const headers = [];
+    for (const pair of request.headers[HEADER_LIST]) headers.push([pair[0], pair[1]]);
+    const body = isStream(request[BODY]) ? await readAllBytes(request[BODY]) : request[BODY];
+    const deadline = signal ? signal[SIGNAL_DEADLINE] : undefined;
+    const timeoutMs = deadline === undefined ? null : Math.max(0, deadline - OriginalDate.now());
+    const meta = JSON.stringify({ method: request.method, url: request.url, headers, redirect: request.redirect, timeoutMs });
+    let answer;
+    try {
+      answer = await (body === null ? host.fetch(meta) : host.fetch(meta, body));
+    } catch (e) {
+      if (deadline !== undefined && OriginalDate.now() >= deadline) throw new DOMException("The operation timed out.", "TimeoutError");
+      throw new TypeError("fetch failed: " + (e && e.message !== undefined ? e.message : String(e)));
+    }
+    if (signal && signal.aborted) throw signal.reason;
+    const info = JSON.parse(answer[0]);
+    const response = new Response(null, { statusText: info.statusText, headers: info.headers });
+    response.status = info.status;
+    response[BODY] = new Uint8Array(answer[1]);
+    response.url = info.url;
+    response.redirected = info.redirected;
+    return response;
   });
   // Timers (actions only): a JS-side queue; the host sleeps until the next one is due when
   // nothing else can make progress, then calls runDueTimers.
@@ -719,12 +1333,19 @@ export default function installHullPrelude(host) {
     constructor() { super(); this.aborted = false; this.reason = undefined; this.onabort = null; }
     throwIfAborted() { if (this.aborted) throw this.reason; }
     static abort(reason) { const c = new AbortController(); c.abort(reason); return c.signal; }
-    static timeout(ms) { const c = new AbortController(); setTimeout(() => c.abort(new DOMException("The operation timed out.", "TimeoutError")), ms); return c.signal; }
+    static timeout(ms) {
+      const c = new AbortController();
+      setTimeout(() => c.abort(new DOMException("The operation timed out.", "TimeoutError")), ms);
+      // fetch() cannot be interrupted by the timer (the host blocks): it passes this on.
+      c.signal[SIGNAL_DEADLINE] = OriginalDate.now() + Math.max(0, Number(ms) || 0);
+      return c.signal;
+    }
     static any(signals) {
       const c = new AbortController();
       for (const s of signals) {
         if (s.aborted) { c.abort(s.reason); break; }
         s.addEventListener("abort", () => c.abort(s.reason), { once: true });
+        if (s[SIGNAL_DEADLINE] !== undefined) c.signal[SIGNAL_DEADLINE] = Math.min(c.signal[SIGNAL_DEADLINE] ?? Infinity, s[SIGNAL_DEADLINE]);
       }
       return c.signal;
     }
@@ -750,11 +1371,16 @@ export default function installHullPrelude(host) {
     let out;
     if (e !== null && typeof e === "object" && ("message" in e || e instanceof Error)) {
       const isConvexError = typeof e[CONVEX_ERROR_FLAG] === "symbol" && e[e[CONVEX_ERROR_FLAG]] === true;
+      let convexErrorData = isConvexError && typeof e.data === "string" ? e.data : null;
+      // A ConvexError the library did not serialize (an unhandled rejection): plain JSON data.
+      if (convexErrorData === null && e[Symbol.for("ConvexError")] === true) {
+        try { convexErrorData = JSON.stringify(e.data === undefined ? null : e.data); } catch (_) { convexErrorData = null; }
+      }
       out = {
         name: e.name === undefined ? null : String(e.name),
         message: String(e.message),
         stack: typeof e.stack === "string" ? e.stack : null,
-        convexErrorData: isConvexError && typeof e.data === "string" ? e.data : null,
+        convexErrorData,
       };
     } else {
       let text;
@@ -796,16 +1422,41 @@ export default function installHullPrelude(host) {
     return JSON.stringify({ functions, httpRoutes, crons });
   }
 
+  // auth.config.js's default export: `{ providers: [...] }`. Fields that are undefined (an
+  // unset environment variable) are listed so the host can name the variable.
+  function exportAuthConfig(ns) {
+    const config = ns.default;
+    if (config === null || typeof config !== "object") throw new Error("auth.config.js must export a default object with `providers`");
+    const providers = config.providers === undefined ? [] : config.providers;
+    if (!Array.isArray(providers)) throw new Error("`providers` in auth.config.js must be an array");
+    const undefinedFields = [];
+    const out = providers.map((provider, i) => {
+      if (provider === null || typeof provider !== "object") throw new Error("every auth provider must be an object");
+      const copy = {};
+      for (const key of Object.keys(provider)) {
+        if (provider[key] === undefined) undefinedFields.push(i + "]." + key);
+        else copy[key] = provider[key];
+      }
+      return copy;
+    });
+    return JSON.stringify({ providers: out, undefinedFields });
+  }
+
   return {
     describeError,
     analyzeModule,
+    exportAuthConfig,
+    runHttpRequest,
     // Called before every request (and before module import, with the import-phase values).
     nextTimerDelay,
     runDueTimers,
-    begin(now, s0, s1, s2, s3, isLive) {
+    begin(now, s0, s1, s2, s3, isLive, perfElapsed) {
       scheduled.clear();
+      responseStreams.clear();
+      perfEntries = [];
       frozenNow = now;
       live = !!isLive;
+      perfSince = perfElapsed ? realPerformanceNow() : null;
       a = s0; b = s1; c = s2; d = s3 | 1;
       for (let i = 0; i < 12; i++) random();
     },

@@ -58,6 +58,8 @@ pub struct SyscallState {
     streams: BTreeMap<u32, Stream>,
     next_query_id: u32,
     paginated: bool,
+    /// What `ctx.auth.getUserIdentity()` returns (`null`: not authenticated).
+    identity: Json,
 }
 
 fn arg<'a>(args: &'a Json, name: &str, op: &str) -> Result<&'a Json, SyscallError> {
@@ -106,7 +108,18 @@ impl SyscallState {
             streams: BTreeMap::new(),
             next_query_id: 0,
             paginated: false,
+            identity: Json::Null,
         }
+    }
+
+    /// Sets what `ctx.auth.getUserIdentity()` returns.
+    pub(crate) fn set_identity(&mut self, identity: Json) {
+        self.identity = identity;
+    }
+
+    /// The kind of the function this state serves.
+    pub fn kind(&self) -> UdfType {
+        self.kind
     }
 
     fn metrics(&self, tx: &Transaction) -> Json {
@@ -292,7 +305,7 @@ impl SyscallState {
                     "pageStatus": page.page_status,
                 }))
             }
-            "1.0/getUserIdentity" => Ok(Json::Null),
+            "1.0/getUserIdentity" => Ok(self.identity.clone()),
             "1.0/getFunctionMetadata" => Ok(json!({ "name": self.function, "componentPath": "" })),
             "1.0/getDeploymentMetadata" => Ok(deployment_metadata()),
             "1.0/getTransactionMetrics" => {

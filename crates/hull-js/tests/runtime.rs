@@ -238,7 +238,11 @@ fn analysis_finds_every_function_route_and_cron() {
             ("/boom", "GET"),
             ("/channels", "GET"),
             ("/channels", "POST"),
+            ("/form", "POST"),
             ("/hello", "GET"),
+            ("/proxy", "GET"),
+            ("/stream", "GET"),
+            ("/transform", "GET"),
             ("/files/*", "POST")
         ]
     );
@@ -1310,14 +1314,11 @@ fn run_query_inside_a_mutation_shares_the_transaction() {
     d.channel("existing");
     assert_eq!(
         d.mutation("util:createAndList", json!({ "name": "new" })),
-        json!({
-            "names": ["existing", "new"],
-            "nestedMutation": "ctx.runMutation inside a mutation is not supported yet: it needs sub-transactions that can roll back the callee's writes",
-        })
+        json!({ "names": ["existing", "new"], "nestedMutation": "ran" })
     );
     assert_eq!(
         d.query("channels:all", json!({}))["names"],
-        json!(["existing", "new"])
+        json!(["existing", "new", "nested"])
     );
 }
 
@@ -1438,5 +1439,852 @@ fn nested_calls_are_depth_limited() {
     assert_eq!(
         d.query("util:recursiveQuery", json!({ "n": 2.0 })),
         json!(2.0)
+    );
+}
+
+#[test]
+fn nested_mutations_roll_back_on_failure_and_callers_may_catch() {
+    let mut d = deployment();
+    assert_eq!(
+        d.mutation("calls:nestedMutations", json!({})),
+        json!({
+            // The callee's ConvexError reaches the caller with its data.
+            "caught": {
+                "message": r#"{"code":"NOPE","name":"rolled-back"}"#,
+                "data": { "code": "NOPE", "name": "rolled-back" },
+                "isConvexError": true,
+            },
+            "badArgs": "ArgumentValidationError: Value does not match validator.",
+            "wrongKind": "Trying to execute calls:names as Mutation, but it is defined as Query.",
+            // Nested calls see the caller's and the successful callee's writes, not the failed one's.
+            "seenByQuery": ["outer", "inner"],
+            // useStaleSnapshot: Hull runs it in the caller's transaction (see run_udf).
+            "stale": ["outer", "inner"],
+            "innerName": "inner",
+        })
+    );
+    // Committed: the caller's insert and the successful nested one, not the failed one.
+    assert_eq!(d.query("calls:names", json!({})), json!(["outer", "inner"]));
+
+    // A nested mutation that succeeded goes away with its failing caller.
+    let error = d.mutation_err("calls:nestedThenFail", json!({}));
+    assert_eq!(error.message, "Uncaught Error: caller fails");
+    assert_eq!(d.query("calls:names", json!({})), json!(["outer", "inner"]));
+
+    // Two levels: the middle mutation catches its callee's failure; only the middle's write stays.
+    assert_eq!(
+        d.mutation("calls:twoLevels", json!({})),
+        json!(["outer", "inner", "two-middle"])
+    );
+    assert_eq!(
+        d.query("calls:names", json!({})),
+        json!(["outer", "inner", "two-middle"])
+    );
+}
+
+#[test]
+fn queries_may_only_run_queries() {
+    let mut d = deployment();
+    assert_eq!(
+        d.query("calls:queryCallsTooMuch", json!({})),
+        json!([
+            "ctx.runMutation is not allowed in a query: only mutations and actions can run mutations.",
+            "`useStaleSnapshot` is only supported in mutations, not queries.",
+            "ctx.runAction is not allowed in a query: only actions can run actions.",
+            // The library refuses this one itself, with the same text.
+            "`useStaleSnapshot` is only supported in mutations, not queries.",
+            "1.0/actions/query is only available in actions",
+            "Invalid arguments for 1.0/runUdf: expected one of `name`, `reference` or `functionHandle`",
+            "Invalid arguments for 1.0/runUdf: `args` must be an object",
+            // The prelude's host ops are not reachable through Convex.asyncSyscall.
+            "Unknown async operation hull/fetch",
+        ])
+    );
+    assert_eq!(d.query("calls:names", json!({})), json!([]));
+}
+
+#[test]
+fn actions_run_actions_each_in_its_own_execution() {
+    let mut d = deployment();
+    let outcome =
+        d.rt.run_action("calls:outerAction", &json!({ "n": 1.0 }), &d.db)
+            .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!({
+            "first": { "n": 1.0, "count": 1.0 },
+            "second": { "n": 2.0, "count": 2.0 },
+            // Calls started together run in FIFO order: the action before the query.
+            "namesBefore": 2.0,
+            "failed": { "data": { "negative": -1.0 }, "isConvexError": true },
+            "wrongKind": "Trying to execute calls:names as Action, but it is defined as Query.",
+        })
+    );
+    // The callees' logs are the caller's; each callee's mutation committed on its own, even
+    // the one whose action failed afterwards (actions are not transactions).
+    let logs: Vec<String> = outcome.logs.iter().map(|l| l.messages.join(" ")).collect();
+    assert_eq!(
+        logs,
+        ["inner action 1", "inner action 2", "inner action -1"]
+    );
+    assert_eq!(
+        d.query("calls:names", json!({})),
+        json!(["from-action-1", "from-action-2", "from-action--1"])
+    );
+
+    let outcome =
+        d.rt.run_action("calls:actionSyscallShapes", &json!({}), &d.db)
+            .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!([
+            r#""[\"from-action-1\",\"from-action-2\",\"from-action--1\"]""#,
+            // A bare module name addresses its default export.
+            "Could not find function for 'calls:default'. Did you forget to run `npx convex dev`?",
+            "Invalid arguments for 1.0/actions/query: expected one of `name`, `reference` or `functionHandle`",
+            "1.0/actions/query: calling functions through component references is not supported yet",
+            "1.0/actions/mutation: calling functions through function handles is not supported yet",
+            "Invalid arguments for 1.0/actions/action: `args` must be an object",
+            "Invalid arguments for 1.0/actions/action: `name` must be a string",
+            "1.0/runUdf is only available in queries and mutations: actions use ctx.runQuery, ctx.runMutation and ctx.runAction (1.0/actions/*).",
+        ])
+    );
+
+    let outcome =
+        d.rt.run_action("calls:recursiveAction", &json!({ "n": 3.0 }), &d.db)
+            .unwrap();
+    assert_eq!(outcome.result.unwrap().to_json(), json!(3.0));
+    let outcome =
+        d.rt.run_action("calls:recursiveAction", &json!({ "n": 30.0 }), &d.db)
+            .unwrap();
+    assert_eq!(
+        outcome.result.unwrap_err().message,
+        "Uncaught Error: Too many nested function calls (maximum depth: 8)"
+    );
+    // The runtime stays usable.
+    let outcome =
+        d.rt.run_action("calls:recursiveAction", &json!({ "n": 2.0 }), &d.db)
+            .unwrap();
+    assert_eq!(outcome.result.unwrap().to_json(), json!(2.0));
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 for fetch() tests: /echo, /bytes, /missing,
+/// /redirect (to /echo), /big (16 MiB + 1) and /slow (300 ms). One thread per connection, `connection: close`.
+fn start_http_server() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_owned();
+                let target = parts.next().unwrap_or("").to_owned();
+                let mut headers = serde_json::Map::new();
+                let mut length = 0usize;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let header = header.trim_end();
+                    if header.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        let name = name.trim().to_ascii_lowercase();
+                        if name == "content-length" {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                        headers.insert(name, Json::String(value.trim().to_owned()));
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                let path = target.split('?').next().unwrap_or("").to_owned();
+                let (status, content_type, extra, payload): (&str, &str, String, Vec<u8>) =
+                    match path.as_str() {
+                        "/echo" => (
+                            "200 OK",
+                            "application/json",
+                            format!("x-echo-length: {}\r\n", body.len()),
+                            json!({
+                                "method": method,
+                                "path": target,
+                                "headers": headers,
+                                "body": String::from_utf8_lossy(&body),
+                                "bytes": body,
+                            })
+                            .to_string()
+                            .into_bytes(),
+                        ),
+                        "/bytes" => (
+                            "200 OK",
+                            "application/octet-stream",
+                            String::new(),
+                            vec![0, 159, 146, 150, 255],
+                        ),
+                        "/redirect" => (
+                            "302 Found",
+                            "text/plain",
+                            "location: /echo\r\n".into(),
+                            Vec::new(),
+                        ),
+                        "/big" => (
+                            "200 OK",
+                            "application/octet-stream",
+                            String::new(),
+                            vec![0u8; (16 << 20) + 1],
+                        ),
+                        "/slow" => {
+                            std::thread::sleep(Duration::from_millis(300));
+                            ("200 OK", "text/plain", String::new(), target.into_bytes())
+                        }
+                        _ => (
+                            "404 Not Found",
+                            "text/plain",
+                            String::new(),
+                            b"nothing here".to_vec(),
+                        ),
+                    };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n",
+                    payload.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&payload);
+            });
+        }
+    });
+    base
+}
+
+/// A URL on 127.0.0.1 where nothing listens.
+fn closed_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+#[test]
+fn fetch_in_actions() {
+    let base = start_http_server();
+    let mut d = deployment();
+    let outcome =
+        d.rt.run_action(
+            "calls:fetchAll",
+            &json!({ "base": base, "closed": closed_url() }),
+            &d.db,
+        )
+        .unwrap();
+    let mut result = outcome.result.unwrap().to_json();
+    // Three 300 ms requests started together run in parallel.
+    let parallel_ms = result["parallelMs"].as_f64().unwrap();
+    assert!(
+        parallel_ms < 850.0,
+        "fetches ran one after another: {parallel_ms} ms"
+    );
+    result.as_object_mut().unwrap().remove("parallelMs");
+    let host = base.strip_prefix("http://").unwrap();
+    for echoed in ["postText", "postBytes", "postBuffer"] {
+        let headers = result[echoed]["headers"].as_object_mut().unwrap();
+        let agent = headers.remove("user-agent").unwrap();
+        assert!(agent.as_str().unwrap().starts_with("ureq/"), "{agent}");
+    }
+    let sent_headers = |extra: Json| {
+        let mut headers = json!({
+            "accept": "*/*",
+            "accept-encoding": "gzip",
+            "host": host,
+        });
+        headers
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        headers
+    };
+    assert_eq!(
+        result,
+        json!({
+            "get": {
+                "status": 200.0, "ok": true, "method": "GET", "path": "/echo?x=1",
+                "xTest": "yes", "contentType": "application/json",
+            },
+            // A string body is UTF-8 with text/plain, like browsers.
+            "postText": {
+                "method": "POST", "path": "/echo", "body": "héllo",
+                "bytes": [104.0, 195.0, 169.0, 108.0, 108.0, 111.0],
+                "headers": sent_headers(json!({
+                    "content-length": "6", "content-type": "text/plain;charset=UTF-8",
+                })),
+            },
+            // Uint8Array body, headers given as pairs, a URL object as input.
+            "postBytes": {
+                "method": "PUT", "path": "/echo", "body": "\u{0}\u{1}\u{2}\u{FFFD}",
+                "bytes": [0.0, 1.0, 2.0, 255.0],
+                "headers": sent_headers(json!({
+                    "content-length": "4", "content-type": "application/octet-stream",
+                })),
+            },
+            // ArrayBuffer body through a Request object; no content-type is invented.
+            "postBuffer": {
+                "method": "PATCH", "path": "/echo", "body": "\t\u{8}",
+                "bytes": [9.0, 8.0],
+                "headers": sent_headers(json!({ "content-length": "2" })),
+            },
+            "postJson": "6",
+            "binary": [0.0, 159.0, 146.0, 150.0, 255.0],
+            "missing": { "status": 404.0, "ok": false, "statusText": "Not Found", "text": "nothing here" },
+            "redirected": { "status": 200.0, "redirected": true, "path": "/echo", "url": true },
+            "manual": { "status": 302.0, "location": "/echo" },
+            "parallel": ["/slow?i=1", "/slow?i=2", "/slow?i=3"],
+            "networkError": { "name": "TypeError", "isTypeError": true, "hasMessage": true },
+            "badScheme": "TypeError: fetch failed: scheme 'ftp' is not supported by fetch()",
+            "aborted": "AbortError",
+        })
+    );
+    assert_eq!(
+        d.mutation("calls:fetchInMutation", json!({})),
+        json!("Can't use fetch() in queries and mutations. Please consider using an action.")
+    );
+
+    // HTTP actions fetch too (and run actions).
+    let response =
+        d.rt.run_http_action(
+            &http("GET", &format!("/proxy?url={base}/echo"), None),
+            &d.db,
+        )
+        .unwrap()
+        .result
+        .unwrap();
+    assert_eq!(response.status, 200);
+    let echoed: Json = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(echoed["body"], "via http action");
+    assert_eq!(echoed["method"], "POST");
+    let response =
+        d.rt.run_http_action(
+            &http("GET", &format!("/proxy?url={base}/missing"), None),
+            &d.db,
+        )
+        .unwrap()
+        .result
+        .unwrap();
+    assert_eq!(
+        (response.status, response.body.as_slice()),
+        (404, &b"nothing here"[..])
+    );
+    let response =
+        d.rt.run_http_action(&http("GET", "/proxy?action=5", None), &d.db)
+            .unwrap()
+            .result
+            .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Json>(&response.body).unwrap(),
+        json!({ "n": 5, "count": 1 })
+    );
+    let outcome =
+        d.rt.run_http_action(
+            &http("GET", &format!("/proxy?url={}", closed_url()), None),
+            &d.db,
+        )
+        .unwrap();
+    assert!(
+        outcome
+            .result
+            .unwrap_err()
+            .message
+            .starts_with("Uncaught TypeError: fetch failed: "),
+    );
+}
+
+#[test]
+fn a_slow_fetch_ends_with_the_action_time_limit() {
+    let base = start_http_server();
+    let mut d = deployment_with(RuntimeConfig {
+        action_time_limit: Duration::from_millis(100),
+        ..RuntimeConfig::default()
+    });
+    // Load http.js first: the limit counts from the start of the request, after module load.
+    d.rt.run_http_action(&http("GET", "/hello", None), &d.db)
+        .unwrap()
+        .result
+        .unwrap();
+    let started = std::time::Instant::now();
+    let outcome =
+        d.rt.run_http_action(
+            &http("GET", &format!("/proxy?url={base}/slow"), None),
+            &d.db,
+        )
+        .unwrap();
+    assert_eq!(
+        outcome.result.unwrap_err().message,
+        "Function execution timed out (maximum duration: 100ms)"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(290),
+        "{:?}",
+        started.elapsed()
+    );
+    // The runtime recovers.
+    let response =
+        d.rt.run_http_action(&http("GET", "/hello", None), &d.db)
+            .unwrap()
+            .result
+            .unwrap();
+    assert_eq!(response.body, b"hello");
+}
+
+#[test]
+fn unhandled_promise_rejections_fail_the_request() {
+    let mut d = deployment();
+    let error = d.query_err("calls:unhandledRejection", json!({ "handleLater": false }));
+    assert_eq!(
+        error.message,
+        "Uncaught Error: forgotten (an unhandled promise rejection)"
+    );
+    assert!(error.stack.unwrap().contains("calls.ts"));
+    assert_eq!(
+        d.query("calls:unhandledRejection", json!({ "handleLater": true })),
+        json!("caught forgotten")
+    );
+    let outcome =
+        d.rt.run_action("calls:unhandledInAction", &json!({}), &d.db)
+            .unwrap();
+    let error = outcome.result.unwrap_err();
+    assert_eq!(
+        error.message,
+        r#"Uncaught ConvexError: {"why":"background"} (an unhandled promise rejection)"#
+    );
+    assert_eq!(
+        error.data.unwrap().to_json(),
+        json!({ "why": "background" })
+    );
+    // The runtime stays usable.
+    assert_eq!(
+        d.query("calls:unhandledRejection", json!({ "handleLater": true })),
+        json!("caught forgotten")
+    );
+}
+
+#[test]
+fn performance_now_is_fixed_in_queries_and_elapsed_in_mutations() {
+    let mut d = deployment();
+    assert_eq!(
+        d.query("calls:perfInQuery", json!({})),
+        json!({ "first": 0.0, "second": 0.0, "origin": true })
+    );
+    assert_eq!(
+        d.mutation("calls:perfInMutation", json!({})),
+        json!({
+            "firstSmall": true,
+            "increases": true,
+            "measured": true,
+            "entries": ["mark:start", "mark:end", "measure:spin"],
+        })
+    );
+    // Entries do not carry over to the next request.
+    assert_eq!(
+        d.mutation("calls:perfInMutation", json!({}))["entries"],
+        json!(["mark:start", "mark:end", "measure:spin"])
+    );
+}
+
+#[test]
+fn fetch_over_tls_and_oversized_responses_fail_cleanly() {
+    // The TLS stack (rustls on ring) is wired in: a handshake with a plain HTTP server fails
+    // with a TypeError instead of a panic or a hang.
+    let base = start_http_server();
+    let mut d = deployment();
+    let url = format!("{}/echo", base.replace("http://", "https://"));
+    let outcome =
+        d.rt.run_action("calls:fetchOne", &json!({ "url": url }), &d.db)
+            .unwrap();
+    let result = outcome.result.unwrap().to_json();
+    let error = result["error"].as_str().unwrap();
+    assert!(error.starts_with("TypeError: fetch failed: "), "{error}");
+    let outcome =
+        d.rt.run_action(
+            "calls:fetchOne",
+            &json!({ "url": format!("{base}/bytes") }),
+            &d.db,
+        )
+        .unwrap();
+    assert_eq!(outcome.result.unwrap().to_json()["status"], json!(200.0));
+
+    // AbortSignal.timeout() bounds a fetch even though its timer cannot interrupt the host.
+    let started = std::time::Instant::now();
+    let outcome =
+        d.rt.run_action(
+            "calls:fetchOne",
+            &json!({ "url": format!("{base}/slow"), "timeoutMs": 50.0 }),
+            &d.db,
+        )
+        .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!({ "error": "TimeoutError: The operation timed out." })
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(280),
+        "{:?}",
+        started.elapsed()
+    );
+    let outcome =
+        d.rt.run_action(
+            "calls:fetchOne",
+            &json!({ "url": format!("{base}/bytes"), "timeoutMs": 5000.0 }),
+            &d.db,
+        )
+        .unwrap();
+    assert_eq!(outcome.result.unwrap().to_json()["status"], json!(200.0));
+
+    // Response bodies are capped (the JS heap must hold them).
+    let outcome =
+        d.rt.run_action(
+            "calls:fetchOne",
+            &json!({ "url": format!("{base}/big") }),
+            &d.db,
+        )
+        .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!({ "error": "TypeError: fetch failed: the response body is larger than the limit of 16777216 bytes" })
+    );
+}
+
+#[test]
+fn auth_config_is_evaluated_with_the_environment() {
+    // tests/projects/auth (fixtures/auth.push.json): an auth.config.ts whose OIDC domain comes
+    // from an environment variable.
+    let push = PushRequest::parse(include_str!("fixtures/auth.push.json")).unwrap();
+    let mut rt = JsRuntime::new(ModuleMap::new(push.modules), RuntimeConfig::default()).unwrap();
+    let error = rt.evaluate_auth_config().unwrap_err();
+    assert_eq!(
+        error,
+        hull_js::AuthConfigError::MissingEnvironmentVariable("AUTH_ISSUER_URL".into())
+    );
+    assert_eq!(
+        error.message(),
+        "Environment variable AUTH_ISSUER_URL is used in auth config file but its value was not set."
+    );
+    rt.set_environment_variables(
+        [(
+            "AUTH_ISSUER_URL".to_owned(),
+            "https://auth.example.com".to_owned(),
+        )]
+        .into(),
+    );
+    assert_eq!(
+        rt.evaluate_auth_config().unwrap(),
+        Some(json!([
+            { "domain": "https://auth.example.com", "applicationID": "convex" },
+            {
+                "type": "customJwt",
+                "issuer": "https://issuer.example.com",
+                "jwks": "https://issuer.example.com/.well-known/jwks.json",
+                "algorithm": "RS256",
+                "applicationID": "hull",
+            },
+        ]))
+    );
+    // Functions keep working on the same runtime.
+    let db = Database::open(Arc::new(MemoryPersistence::new())).unwrap();
+    let mut tx = db.begin();
+    let outcome = rt.run_query("whoami:whoami", &json!({}), &mut tx).unwrap();
+    assert_eq!(outcome.result.unwrap().to_json(), Json::Null);
+    // A push without auth.config.js has no providers to report.
+    let mut d = deployment();
+    assert_eq!(d.rt.evaluate_auth_config().unwrap(), None);
+}
+
+#[test]
+fn nested_calls_share_the_callers_time_budget() {
+    let mut d = deployment_with(RuntimeConfig {
+        user_time_limit: Duration::from_millis(200),
+        ..RuntimeConfig::default()
+    });
+    // Load the modules first (outer and nested runtimes), so only execution is timed.
+    d.query("calls:names", json!({}));
+    d.query("util:recursiveQuery", json!({ "n": 1.0 }));
+    let started = std::time::Instant::now();
+    let error = d.query_err("calls:spinsThroughCallees", json!({}));
+    assert_eq!(
+        error.message,
+        "Function execution timed out (maximum duration: 200ms)"
+    );
+    // One budget, not one per callee (5 x 200 ms).
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    // Callees that finish in time run as before.
+    assert_eq!(
+        d.query("util:recursiveQuery", json!({ "n": 3.0 })),
+        json!(3.0)
+    );
+}
+
+#[test]
+fn form_data_encodes_and_parses() {
+    let base = start_http_server();
+    let mut d = deployment();
+    let outcome =
+        d.rt.run_action(
+            "calls:formRoundTrip",
+            &json!({ "echo": format!("{base}/echo") }),
+            &d.db,
+        )
+        .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!({
+            "multipart": true,
+            "keys": ["title", "file", "tags", "tags"],
+            "title": "replaced",
+            "tags": ["x", "y"],
+            "file": { "name": "data.bin", "type": "application/x-thing", "bytes": [1.0, 2.0, 3.0] },
+            "sentType": true,
+            "sentHasFile": true,
+            "urlencoded": [["a", "1 2"], ["b", "é"]],
+        })
+    );
+    assert_eq!(
+        d.query("calls:formDataInQuery", json!({})),
+        json!("Can't use formData() in queries and mutations. Please consider using an action.")
+    );
+
+    // An HTTP action parses what a client posts: urlencoded, and multipart with a file.
+    let mut request = http("POST", "/form", Some("name=Ada+L&x=%26"));
+    request.headers = vec![(
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    )];
+    let response =
+        d.rt.run_http_action(&request, &d.db)
+            .unwrap()
+            .result
+            .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Json>(&response.body).unwrap(),
+        json!([["name", "Ada L"], ["x", "&"]])
+    );
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\nthere\r\n\
+                --XyZ\r\nContent-Disposition: form-data; name=\"up\"; filename=\"a.txt\"\r\n\
+                Content-Type: text/plain\r\n\r\nfile body\r\n--XyZ--\r\n";
+    let mut request = http("POST", "/form", Some(body));
+    request.headers = vec![(
+        "content-type".into(),
+        "multipart/form-data; boundary=XyZ".into(),
+    )];
+    let response =
+        d.rt.run_http_action(&request, &d.db)
+            .unwrap()
+            .result
+            .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Json>(&response.body).unwrap(),
+        json!([
+            ["note", "hi\r\nthere"],
+            ["up", { "file": "a.txt", "type": "text/plain", "size": 9, "text": "file body" }],
+        ])
+    );
+    // A malformed multipart body is a TypeError in the handler.
+    let mut request = http("POST", "/form", Some("--XyZ\r\nno end"));
+    request.headers = vec![(
+        "content-type".into(),
+        "multipart/form-data; boundary=XyZ".into(),
+    )];
+    let outcome = d.rt.run_http_action(&request, &d.db).unwrap();
+    assert_eq!(
+        outcome.result.unwrap_err().message,
+        "Uncaught TypeError: Could not parse content as FormData: truncated part headers"
+    );
+}
+
+#[test]
+fn readable_stream_bodies() {
+    let base = start_http_server();
+    let mut d = deployment();
+    let outcome =
+        d.rt.run_action("calls:streams", &json!({ "base": base }), &d.db)
+            .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!({
+            "seen": [0.0, 159.0, 146.0, 150.0, 255.0],
+            "bodyUsed": true,
+            "lockedError": "TypeError: Body is unusable: Body has already been read",
+            "parts": ["ab", "cd"],
+            "copyText": "abcd",
+            "uploaded": "streamed upload",
+            "blobStream": "from a blob",
+            "sourceError": "source failed",
+            "chunkError": "TypeError: Received a non-Uint8Array chunk from a body stream",
+        })
+    );
+
+    // An HTTP action may return a stream it is still writing; the host reads it to the end.
+    d.channel("one");
+    let response =
+        d.rt.run_http_action(&http("GET", "/stream", None), &d.db)
+            .unwrap()
+            .result
+            .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        String::from_utf8(response.body).unwrap(),
+        "part1;part2;part3;names=1"
+    );
+    assert!(
+        response
+            .headers
+            .contains(&("content-type".into(), "text/plain".into()))
+    );
+}
+
+#[test]
+fn transform_and_text_streams() {
+    let mut d = deployment();
+    let outcome =
+        d.rt.run_action("calls:textStreams", &json!({}), &d.db)
+            .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!({
+            "byteByByte": "héllo wörld € 😀",
+            "joined": "héllo wörld € 😀",
+            "upperText": "ABC!",
+            "written": ["x", "y"],
+        })
+    );
+    let response =
+        d.rt.run_http_action(&http("GET", "/transform", None), &d.db)
+            .unwrap()
+            .result
+            .unwrap();
+    assert_eq!(String::from_utf8(response.body).unwrap(), "streamed é!");
+}
+
+#[test]
+fn subtle_crypto_rsa_and_ecdsa_signatures() {
+    // Test-only keys and OpenSSL's signatures of "hull signs this": tests/keys/README.md.
+    let jwks: Json = serde_json::from_str(include_str!("keys/public.jwk.json")).unwrap();
+    let mut d = deployment();
+    let outcome =
+        d.rt.run_action(
+            "calls:subtleAsymmetric",
+            &json!({
+                "rsaPkcs8": include_str!("keys/rsa.pem"),
+                "rsaSpki": include_str!("keys/rsa.pub.pem"),
+                "rsaJwk": jwks["rsa"],
+                "ecPkcs8": include_str!("keys/ec.pem"),
+                "ecSpki": include_str!("keys/ec.pub.pem"),
+                "ecJwk": jwks["ec"],
+                "ecOpensslSignature": include_str!("keys/ec.sig.b64").trim(),
+            }),
+            &d.db,
+        )
+        .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!({
+            // PKCS#1 v1.5 signatures are deterministic: byte-identical to OpenSSL's.
+            "rsaSignature": include_str!("keys/rsa.sig.hex").trim(),
+            "rsaVerifies": true,
+            "rsaJwkVerifies": true,
+            "rsaTampered": false,
+            "rsaAlgorithm": {
+                "name": "RSASSA-PKCS1-v1_5",
+                "hash": { "name": "SHA-256" },
+                "modulusLength": 2048.0,
+                "publicExponent": [1.0, 0.0, 1.0],
+            },
+            "rsaTypes": ["private", "public", true],
+            "spkiRoundTrip": true,
+            "ecLength": 64.0,
+            "ecVerifies": true,
+            "ecJwkVerifies": true,
+            "ecOpenssl": true,
+            "ecTampered": false,
+            "ecAlgorithm": { "name": "ECDSA", "namedCurve": "P-256" },
+            "wrongKey": "InvalidAccessError: sign needs a private key",
+            "badData": "DataError",
+        })
+    );
+}
+
+#[test]
+fn unsupported_ops_fail_clearly() {
+    let mut d = deployment();
+    assert_eq!(
+        d.mutation("calls:unsupportedInMutation", json!({})),
+        json!([
+            "1.0/schedule: the scheduler is not supported yet",
+            "1.0/cancel_job: the scheduler is not supported yet",
+            "1.0/storageGetUrl: file storage is not supported yet",
+            "1.0/storageGenerateUploadUrl: file storage is not supported yet",
+            "Function handles are not supported yet",
+        ])
+    );
+    let outcome =
+        d.rt.run_action("calls:unsupportedInAction", &json!({}), &d.db)
+            .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!([
+            "1.0/actions/schedule: the scheduler is not supported yet",
+            "1.0/storageGetUrl: file storage is not supported yet",
+            "vector search is not supported yet",
+            "Function handles are not supported yet",
+        ])
+    );
+}
+
+#[test]
+fn user_identity_reaches_every_function_and_never_leaks() {
+    let mut d = deployment();
+    let identity = json!({
+        "tokenIdentifier": "https://issuer.example.com|user-1",
+        "subject": "user-1",
+        "issuer": "https://issuer.example.com",
+        "email": "ada@example.com",
+    });
+    let (query, mutation, action) = d.rt.with_user_identity(Some(identity.clone()), |rt| {
+        let mut tx = d.db.begin();
+        let query = rt.run_query("util:whoami", &json!({}), &mut tx).unwrap();
+        let mut tx = d.db.begin();
+        let mutation = rt
+            .run_mutation("calls:whoamiMutation", &json!({}), &mut tx)
+            .unwrap();
+        let action = rt
+            .run_action("calls:whoamiEverywhere", &json!({}), &d.db)
+            .unwrap();
+        (query, mutation, action)
+    });
+    assert_eq!(query.result.unwrap().to_json(), identity);
+    assert_eq!(
+        mutation.result.unwrap().to_json(),
+        json!({ "own": identity, "viaQuery": identity })
+    );
+    assert_eq!(
+        action.result.unwrap().to_json(),
+        json!({ "own": "user-1", "viaQuery": "user-1", "viaMutation": "user-1", "viaAction": "user-1" })
+    );
+    // Afterwards: nobody, everywhere.
+    assert_eq!(d.query("util:whoami", json!({})), Json::Null);
+    let outcome =
+        d.rt.run_action("calls:whoamiEverywhere", &json!({}), &d.db)
+            .unwrap();
+    assert_eq!(
+        outcome.result.unwrap().to_json(),
+        json!({ "own": null, "viaQuery": null, "viaMutation": null, "viaAction": null })
     );
 }

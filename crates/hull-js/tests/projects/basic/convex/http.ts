@@ -50,4 +50,84 @@ http.route({
   }),
 });
 
+// Proxies GET ?url=... through fetch(); ?action=n runs an action with ctx.runAction.
+http.route({
+  path: "/proxy",
+  method: "GET",
+  handler: httpAction(async (ctx, request) => {
+    const params = new URL(request.url).searchParams;
+    const n = params.get("action");
+    if (n !== null) {
+      const result = await ctx.runAction(api.calls.innerAction, { n: Number(n) });
+      return Response.json(result);
+    }
+    const upstream = await fetch(params.get("url")!, { method: "POST", body: "via http action" });
+    return new Response(await upstream.arrayBuffer(), {
+      status: upstream.status,
+      headers: { "content-type": upstream.headers.get("content-type") ?? "text/plain" },
+    });
+  }),
+});
+
+// Parses an urlencoded or multipart body with request.formData().
+http.route({
+  path: "/form",
+  method: "POST",
+  handler: httpAction(async (_ctx, request) => {
+    const form = await request.formData();
+    const entries: any[] = [];
+    for (const [name, value] of form) {
+      entries.push(
+        typeof value === "string"
+          ? [name, value]
+          : [name, { file: value.name, type: value.type, size: value.size, text: await value.text() }],
+      );
+    }
+    return Response.json(entries);
+  }),
+});
+
+// A streamed response, written after the handler returned (timers and a query in between).
+http.route({
+  path: "/stream",
+  method: "GET",
+  handler: httpAction(async (ctx) => {
+    const encoder = new TextEncoder();
+    let step = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        step += 1;
+        if (step === 4) {
+          const names: string[] = await ctx.runQuery(api.calls.names, {});
+          controller.enqueue(encoder.encode(`names=${names.length}`));
+          controller.close();
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        controller.enqueue(encoder.encode(`part${step};`));
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/plain" } });
+  }),
+});
+
+// Convex's streaming pattern: return the readable side, write the other side afterwards.
+http.route({
+  path: "/transform",
+  method: "GET",
+  handler: httpAction(async () => {
+    const { readable, writable } = new TransformStream();
+    const writer = writable.getWriter();
+    const encoder = new TextEncoder();
+    void (async () => {
+      for (const word of ["streamed", " ", "é", "!"]) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        await writer.write(encoder.encode(word));
+      }
+      await writer.close();
+    })();
+    return new Response(readable, { headers: { "content-type": "text/plain; charset=utf-8" } });
+  }),
+});
+
 export default http;

@@ -4,6 +4,7 @@
 #   ./scripts/bench.sh [--quick] [--only ...]   the engine against raw rusqlite (hull-bench)
 #   ./scripts/bench.sh engines                  the engine on SQLite against PostgreSQL; starts
 #                                               a throwaway PostgreSQL server (scripts/postgres.sh)
+#   ./scripts/bench.sh js [ITERATIONS]          per-call overhead of the function runtime
 #
 # (Not `cargo bench` targets on purpose: test runners that list every target would run them.)
 set -euo pipefail
@@ -16,5 +17,9 @@ if [ "${1:-}" = "engines" ]; then
     trap 'HULL_TEST_POSTGRES_PORT=55433 ./scripts/postgres.sh stop' EXIT
     cargo run --release -p hull-bench --bin engines -- "$@"
     exit 0
+fi
+if [ "${1:-}" = "js" ]; then
+    shift
+    exec cargo run --release -p hull-bench --bin js -- "$@"
 fi
 exec cargo run --release -p hull-bench --bin hull-bench -- "$@"

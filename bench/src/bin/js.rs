@@ -1,6 +1,6 @@
 //! Per-call overhead of the function runtime on the basic fixture bundle.
 //!
-//!     cargo run --release -p hull-js --example bench [-- ITERATIONS]
+//!     ./scripts/bench.sh js [ITERATIONS]   (= cargo run --release -p hull-bench --bin js)
 //!
 //! Reports medians and tails for: a query on a pooled (reused) context, the same query in a
 //! fresh context per call (modules from bytecode, and from source), a mutation, a mutation with
@@ -15,7 +15,7 @@ use hull_js::{JsRuntime, ModuleMap, PushRequest, RuntimeConfig};
 use hull_store::MemoryPersistence;
 use serde_json::json;
 
-const BASIC: &str = include_str!("../tests/fixtures/basic.push.json");
+const BASIC: &str = include_str!("../../../crates/hull-js/tests/fixtures/basic.push.json");
 
 fn stats(name: &str, mut samples: Vec<Duration>) {
     samples.sort();

@@ -60,6 +60,8 @@ pub struct RuntimeConfig {
     /// Compile each module once and load it from QuickJS bytecode afterwards (about 5x faster
     /// than parsing source, which matters for fresh contexts).
     pub bytecode_cache: bool,
+    /// The deployment's key for `ctx.auth.signJwt`; without one, signJwt fails clearly.
+    pub jwt_signer: Option<crate::jwt_sign::JwtSigner>,
 }
 
 impl Default for RuntimeConfig {
@@ -71,6 +73,7 @@ impl Default for RuntimeConfig {
             max_stack_size: DEFAULT_MAX_STACK_SIZE,
             reuse_context: true,
             bytecode_cache: true,
+            jwt_signer: None,
         }
     }
 }
@@ -1188,6 +1191,7 @@ impl JsRuntime {
         let tx_ptr: *mut Transaction = tx;
         let mut syscalls = SyscallState::new(kind, &prepared.canonical);
         syscalls.set_identity(self.identity.clone());
+        syscalls.set_jwt_signer(self.config.jwt_signer.clone());
         let request = ActiveRequest {
             tx: tx_ptr,
             syscalls,
@@ -1268,6 +1272,7 @@ impl JsRuntime {
         let args_str = format!("[{}]", args);
         let mut syscalls = SyscallState::new(UdfType::Action, &prepared.canonical);
         syscalls.set_identity(self.identity.clone());
+        syscalls.set_jwt_signer(self.config.jwt_signer.clone());
         let request = ActiveRequest {
             tx: std::ptr::null_mut(),
             syscalls,
@@ -1338,6 +1343,7 @@ impl JsRuntime {
         let args_str = convex_json.to_string();
         let mut syscalls = SyscallState::new(UdfType::HttpAction, "http");
         syscalls.set_identity(self.identity.clone());
+        syscalls.set_jwt_signer(self.config.jwt_signer.clone());
         let activity = ActiveRequest {
             tx: std::ptr::null_mut(),
             syscalls,

@@ -58,6 +58,7 @@
 
 pub mod engine;
 mod fetch;
+pub mod jwt_sign;
 pub mod modules;
 pub mod sourcemap;
 pub mod syscalls;
@@ -76,6 +77,7 @@ pub use engine::{
     HttpActionOutcome, HttpRequest, HttpResponse, JsRuntime, QUERY_MUTATION_USER_TIME_LIMIT,
     RunOptions, RuntimeConfig,
 };
+pub use jwt_sign::JwtSigner;
 pub use modules::{ModuleMap, ModuleSource, PushRequest};
 pub use worker::JsWorker;
 

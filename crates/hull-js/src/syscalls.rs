@@ -60,6 +60,8 @@ pub struct SyscallState {
     paginated: bool,
     /// What `ctx.auth.getUserIdentity()` returns (`null`: not authenticated).
     identity: Json,
+    /// The deployment's key for `ctx.auth.signJwt`.
+    jwt_signer: Option<crate::jwt_sign::JwtSigner>,
 }
 
 fn arg<'a>(args: &'a Json, name: &str, op: &str) -> Result<&'a Json, SyscallError> {
@@ -109,10 +111,15 @@ impl SyscallState {
             next_query_id: 0,
             paginated: false,
             identity: Json::Null,
+            jwt_signer: None,
         }
     }
 
     /// Sets what `ctx.auth.getUserIdentity()` returns.
+    pub(crate) fn set_jwt_signer(&mut self, signer: Option<crate::jwt_sign::JwtSigner>) {
+        self.jwt_signer = signer;
+    }
+
     pub(crate) fn set_identity(&mut self, identity: Json) {
         self.identity = identity;
     }
@@ -337,7 +344,18 @@ impl SyscallState {
                 Ok(json!(count))
             }
             "1.0/createFunctionHandle" => Err(dev("Function handles are not supported yet")),
-            "1.0/signJwt" => Err(dev("ctx.auth.signJwt is not supported yet")),
+            "1.0/signJwt" => {
+                // MutationAuth only: the library exposes signJwt on mutation contexts.
+                if self.kind != UdfType::Mutation {
+                    return Err(dev("ctx.auth.signJwt is only available in mutations"));
+                }
+                let signer = self.jwt_signer.as_ref().ok_or_else(|| dev("ctx.auth.signJwt: this deployment has no signing key configured"))?;
+                // Issued at the transaction's snapshot, like Date.now() in a mutation, so a retry
+                // signs the same token.
+                let now_seconds = tx.begin_ts().0 / 1_000_000_000;
+                let expires = args.get("expiresInSeconds").unwrap_or(&Json::Null);
+                signer.sign(args.get("claims"), expires, now_seconds).map(Json::String).map_err(dev)
+            }
             "1.0/auditLog" => Err(dev("Audit logs are not supported yet")),
             "1.0/storageStore" | "1.0/storageGet" => {
                 Err(dev(format!("{op}: file storage is not supported yet")))

@@ -2288,3 +2288,36 @@ fn user_identity_reaches_every_function_and_never_leaks() {
         json!({ "own": null, "viaQuery": null, "viaMutation": null, "viaAction": null })
     );
 }
+
+#[test]
+fn sign_jwt_signs_with_the_deployment_key() {
+    use base64::Engine;
+    let push = PushRequest::parse(include_str!("fixtures/auth.push.json")).unwrap();
+    let signer = hull_js::JwtSigner::from_secret_scalar("http://127.0.0.1:3210", "deployment-key-1", &[9u8; 32]).unwrap();
+    let config = RuntimeConfig { jwt_signer: Some(signer.clone()), ..RuntimeConfig::default() };
+    let mut rt = JsRuntime::new(ModuleMap::new(push.modules.clone()), config).unwrap();
+    let db = Database::open(Arc::new(MemoryPersistence::new())).unwrap();
+    let mut tx = db.begin();
+    let begin_seconds = tx.begin_ts().0 / 1_000_000_000;
+    let outcome = rt.run_mutation("whoami:signToken", &json!({"sub": "user-1"}), &mut tx).unwrap();
+    let token = outcome.result.unwrap().to_json();
+    let token = token.as_str().expect("a token string");
+    let payload: Json = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(payload["sub"], "user-1");
+    assert_eq!(payload["role"], "reader");
+    assert_eq!(payload["iss"], "http://127.0.0.1:3210");
+    assert_eq!(payload["iat"], begin_seconds);
+    assert_eq!(payload["exp"], begin_seconds + 60);
+    assert_eq!(signer.public_jwk()["kid"], "deployment-key-1");
+
+    let mut tx = db.begin();
+    let outcome = rt.run_mutation("whoami:signReserved", &json!({}), &mut tx).unwrap();
+    let error = outcome.result.unwrap_err();
+    assert!(error.message.contains("\"cvxTenant\" is reserved"), "{}", error.message);
+
+    // Without a configured key the call fails clearly.
+    let mut rt = JsRuntime::new(ModuleMap::new(push.modules), RuntimeConfig::default()).unwrap();
+    let mut tx = db.begin();
+    let error = rt.run_mutation("whoami:signToken", &json!({"sub": "u"}), &mut tx).unwrap().result.unwrap_err();
+    assert!(error.message.contains("no signing key configured"), "{}", error.message);
+}

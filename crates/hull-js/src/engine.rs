@@ -1993,6 +1993,8 @@ fn action_syscall(
             Err(dev(format!("{op}: the scheduler is not supported yet")))
         }
         "1.0/actions/vectorSearch" => Err(dev("vector search is not supported yet")),
+        // Audit records are written atomically with a mutation's effects; an action has none.
+        "1.0/auditLog" => Err(dev("AuditLogNotSupportedInAction: audit logs can only be written from mutations (an action's effects are not transactional); call a mutation that writes the record.")),
         "1.0/storageGetUrl"
         | "1.0/storageGetMetadata"
         | "1.0/storageGenerateUploadUrl"

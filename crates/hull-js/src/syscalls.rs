@@ -38,6 +38,29 @@ impl From<Error> for SyscallError {
 /// A syscall's JSON result.
 pub type SyscallResult = Result<Json, SyscallError>;
 
+/// The system table holding `audit()` records written by mutations.
+pub const AUDIT_LOG_TABLE: &str = "_audit_log";
+
+/// Replaces the `{"$var": name}` sentinels the library puts in an audit body by their values:
+/// `now` is the mutation's time; `requestId`, `ip`, `userAgent` and `convexActor` are not
+/// known to the runtime yet and become null.
+fn resolve_audit_vars(value: &Json, now_ms: f64) -> Result<Json, SyscallError> {
+    Ok(match value {
+        Json::Object(map) if map.len() == 1 && map.contains_key("$var") => match map["$var"].as_str() {
+            Some("now") => serde_json::json!(now_ms),
+            Some("requestId" | "ip" | "userAgent" | "convexActor") => Json::Null,
+            _ => return Err(dev(format!("Unknown audit var {}", map["$var"]))),
+        },
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), resolve_audit_vars(v, now_ms)?)))
+                .collect::<Result<_, SyscallError>>()?,
+        ),
+        Json::Array(items) => Json::Array(items.iter().map(|v| resolve_audit_vars(v, now_ms)).collect::<Result<_, _>>()?),
+        other => other.clone(),
+    })
+}
+
 pub(crate) fn dev(message: impl Into<String>) -> SyscallError {
     SyscallError::Developer(message.into())
 }
@@ -356,7 +379,24 @@ impl SyscallState {
                 let expires = args.get("expiresInSeconds").unwrap_or(&Json::Null);
                 signer.sign(args.get("claims"), expires, now_seconds).map(Json::String).map_err(dev)
             }
-            "1.0/auditLog" => Err(dev("Audit logs are not supported yet")),
+            "1.0/auditLog" => {
+                if self.kind != UdfType::Mutation {
+                    return Err(dev("Audit logs can only be written from mutations."));
+                }
+                let body = arg(args, "body", op)?.as_object().ok_or_else(|| dev("Invalid arguments for 1.0/auditLog: `body` must be an object"))?;
+                // Stored in the mutation's own transaction: the record exists iff the mutation
+                // commits. `{"$var": name}` sentinels are resolved here.
+                let now_ms = (tx.begin_ts().0 / 1_000_000) as f64;
+                let resolved = resolve_audit_vars(&Json::Object(body.clone()), now_ms)?;
+                let body = hull_values::Value::from_json(&resolved).map_err(|e| dev(format!("Invalid audit log body: {}", e.message)))?;
+                let fields = hull_values::Object::from([
+                    ("function".to_owned(), hull_values::Value::String(self.function.clone())),
+                    ("at".to_owned(), hull_values::Value::Float64(now_ms)),
+                    ("body".to_owned(), body),
+                ]);
+                tx.insert_system_table(AUDIT_LOG_TABLE, fields)?;
+                Ok(Json::Null)
+            }
             "1.0/storageStore" | "1.0/storageGet" => {
                 Err(dev(format!("{op}: file storage is not supported yet")))
             }

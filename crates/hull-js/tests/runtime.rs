@@ -2321,3 +2321,27 @@ fn sign_jwt_signs_with_the_deployment_key() {
     let error = rt.run_mutation("whoami:signToken", &json!({"sub": "u"}), &mut tx).unwrap().result.unwrap_err();
     assert!(error.message.contains("no signing key configured"), "{}", error.message);
 }
+
+#[test]
+fn audit_records_are_written_with_the_mutation() {
+    let push = PushRequest::parse(include_str!("fixtures/auth.push.json")).unwrap();
+    let mut rt = JsRuntime::new(ModuleMap::new(push.modules), RuntimeConfig::default()).unwrap();
+    let db = Database::open(Arc::new(MemoryPersistence::new())).unwrap();
+    let mut tx = db.begin();
+    let now_ms = (tx.begin_ts().0 / 1_000_000) as f64;
+    rt.run_mutation("whoami:audited", &json!({"action": "document.viewed", "fail": false}), &mut tx).unwrap().result.unwrap();
+    db.commit(tx).unwrap();
+    // A failed mutation leaves no record.
+    let mut tx = db.begin();
+    assert!(rt.run_mutation("whoami:audited", &json!({"action": "never", "fail": true}), &mut tx).unwrap().result.is_err());
+    drop(tx);
+    let mut tx = db.begin();
+    let table = tx.catalog().table_by_name(hull_js::syscalls::AUDIT_LOG_TABLE).expect("the audit table exists").number;
+    let mut stream = hull_db::QueryStream::full_table(&mut tx, table, hull_store::Order::Asc).unwrap();
+    let record = stream.next(&mut tx).unwrap().expect("one record");
+    assert!(stream.next(&mut tx).unwrap().is_none(), "exactly one record");
+    let record = record.to_value().to_json();
+    assert_eq!(record["function"], "whoami:audited");
+    assert_eq!(record["body"]["action"], "document.viewed");
+    assert_eq!(record["body"]["detail"], json!({"by": "test", "at": now_ms, "ip": null}));
+}

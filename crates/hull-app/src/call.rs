@@ -133,6 +133,8 @@ impl Application {
             Err(detail) => return fail(format!("Invalid arguments for {}: {detail}", path.display_name())),
         };
         let database = self.inner.database.clone();
+        let started = std::time::Instant::now();
+        let started_ms = crate::logs::now_ms() as f64;
         let FunctionOutcome { result, logs } = match info.udf_type {
             UdfType::Query => workers.run(move |runtime| {
                 let mut tx = database.begin();
@@ -142,7 +144,27 @@ impl Application {
             UdfType::Action => workers.run(move |runtime| runtime.run_action(&runtime_path, &args, &database))?,
             UdfType::HttpAction => return fail(missing_function_message(kind, path)),
         };
-        outcome(result.map_err(FunctionError::from), logs)
+        let result = result.map_err(FunctionError::from);
+        self.inner.executions.record(crate::logs::FunctionExecution {
+            cursor_ms: 0,
+            udf_type: info.udf_type,
+            identifier: format!("{}:{}", path.module(), path.function()),
+            log_lines: logs.clone(),
+            started_ms,
+            execution_time_ms: started.elapsed().as_secs_f64() * 1000.0,
+            error: result.as_ref().err().map(|e| match &e.stack {
+                Some(stack) => format!("{}\n{}", e.message, stack.trim_end()),
+                None => e.message.clone(),
+            }),
+            request_id: request_id.clone(),
+        });
+        outcome(result, logs)
+    }
+
+    /// The function executions recorded after `cursor_ms` (log streaming) and the cursor to
+    /// ask from next. Keeps the newest [`crate::limits::FUNCTION_LOG_ENTRIES_MAX`].
+    pub fn function_executions_since(&self, cursor_ms: u64) -> (Vec<crate::logs::FunctionExecution>, u64) {
+        self.inner.executions.since(cursor_ms)
     }
 
     /// Runs a mutation and commits it, re-running it after a conflict up to

@@ -176,6 +176,42 @@ pub(crate) fn write_modules(tx: &mut Transaction, modules: &[StoredModule]) -> R
     Ok(changed)
 }
 
+/// The system table holding the deployment's UDF config: one document `{serverVersion}`, the
+/// `convex` npm version the live code was bundled with (what `get_config_hashes` reports).
+pub const UDF_CONFIG_TABLE: &str = "_udf_config";
+
+/// The stored UDF server version and its document.
+pub(crate) fn read_udf_server_version(tx: &mut Transaction) -> Result<Option<(Document, String)>> {
+    let Some(table) = tx.catalog().table_by_name(UDF_CONFIG_TABLE).map(|t| t.number) else {
+        return Ok(None);
+    };
+    let mut stream = hull_db::QueryStream::full_table(tx, table, Order::Asc)?;
+    let Some(document) = stream.next(tx)? else { return Ok(None) };
+    let version = match document.object().get("serverVersion") {
+        Some(Value::String(version)) => version.clone(),
+        _ => {
+            return Err(Error::internal("CorruptUdfConfig", format!("the {UDF_CONFIG_TABLE} document has no serverVersion")));
+        }
+    };
+    Ok(Some((document, version)))
+}
+
+/// Stores the UDF server version of a push (a push without one keeps the stored version).
+pub(crate) fn write_udf_server_version(tx: &mut Transaction, version: Option<&str>) -> Result<()> {
+    let Some(version) = version else { return Ok(()) };
+    let fields = Object::from([("serverVersion".to_owned(), Value::String(version.to_owned()))]);
+    match read_udf_server_version(tx)? {
+        Some((_, stored)) if stored == version => {}
+        Some((document, _)) => {
+            tx.replace(document.id(), fields)?;
+        }
+        None => {
+            tx.insert_system_table(UDF_CONFIG_TABLE, fields)?;
+        }
+    }
+    Ok(())
+}
+
 /// The live deployment: its function table and the workers running its code.
 pub(crate) struct Deployment {
     /// By runtime path (`dir/file:fn`).

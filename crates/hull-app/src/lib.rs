@@ -5,11 +5,14 @@
 //! and their outcomes into wire JSON.
 //!
 //! Key decisions:
-//! - Deployed code is data. [`Application::deploy_push_request`] analyzes the pushed modules
-//!   on fresh workers, then writes the modules, the schema and the index changes in **one**
-//!   transaction, and only after it commits swaps the new workers in. A push that fails
-//!   anywhere changes nothing; a restart reloads exactly what the last successful push
-//!   committed, without re-analysis (each module document carries its analysis).
+//! - Deployed code is data. A push is first *prepared* ([`Application::start_push`]: the
+//!   modules are analyzed on a throwaway worker and diffed against the live deployment;
+//!   nothing changes) and then *committed* ([`Application::finish_push`]: modules, schema and
+//!   index changes in **one** transaction, after which the new workers are swapped in).
+//!   Prepared pushes wait in a bounded table (`limits::PENDING_PUSHES_MAX`), so a push that is
+//!   never finished (`convex codegen`) changes nothing. A push that fails anywhere changes
+//!   nothing; a restart reloads exactly what the last successful push committed, without
+//!   re-analysis (each module document carries its analysis).
 //! - Calls hold the deployment they started with (`Arc`), so a push never changes the code under
 //!   a running call; the old workers stop when the last call using them ends.
 //! - Visibility is decided here, before any JavaScript runs: internal functions, `_system/*`
@@ -17,6 +20,8 @@
 //!   rights, whatever spelling of the path they used.
 //! - Mutations are retried on optimistic-concurrency conflicts with backoff, off the worker
 //!   thread, so a retrying mutation does not hold a worker while it waits.
+//! - Every call that runs is recorded, with its console output, in a bounded ring
+//!   (`limits::FUNCTION_LOG_ENTRIES_MAX`) that log streaming reads.
 //!
 //! Architecture invariants: no HTTP, no async runtime (calls block; the server runs them on
 //! blocking threads); user code runs only on the pool's worker threads.
@@ -28,6 +33,7 @@ mod deploy;
 mod deployment;
 pub mod function_path;
 pub mod limits;
+mod logs;
 
 use std::sync::Arc;
 
@@ -37,10 +43,13 @@ use parking_lot::{Mutex, RwLock};
 
 pub use admin_key::{AdminKeys, InstanceSecret, BAD_ADMIN_KEY_MESSAGE};
 pub use call::{CallKind, CallOutcome, Caller, FunctionError, UserIdentity, NOT_ADMIN_MESSAGE};
-pub use deploy::DeploySummary;
-pub use deployment::{FunctionInfo, MODULES_TABLE};
+pub use deploy::{
+    DeploySummary, IndexChange, IndexSpec, ModuleHash, PushPlan, SchemaEvaluation, SchemaStatus, TableEvaluation,
+};
+pub use deployment::{FunctionInfo, MODULES_TABLE, UDF_CONFIG_TABLE};
 pub use function_path::FunctionPath;
-pub use hull_js::{LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
+pub use logs::FunctionExecution;
+pub use hull_js::{AnalyzedFunction, AnalyzedModule, HttpRoute, LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
 
 use deployment::Deployment;
 
@@ -80,8 +89,13 @@ struct Inner {
     config: AppConfig,
     admin_keys: AdminKeys,
     deployment: RwLock<Arc<Deployment>>,
-    /// Pushes run one at a time.
-    deploy_lock: Mutex<()>,
+    /// Pushes are prepared and committed one at a time. Holds the deploy generation: how many
+    /// pushes committed since startup, so a prepared push can tell its diff went stale.
+    deploy_lock: Mutex<u64>,
+    /// Pushes `start_push` prepared and `finish_push` has not committed yet.
+    pending_pushes: Mutex<deploy::PendingPushes>,
+    /// Recent function executions, for log streaming.
+    executions: logs::ExecutionLog,
 }
 
 impl Application {
@@ -97,7 +111,9 @@ impl Application {
                 config,
                 admin_keys,
                 deployment: RwLock::new(Arc::new(deployment)),
-                deploy_lock: Mutex::new(()),
+                deploy_lock: Mutex::new(0),
+                pending_pushes: Mutex::new(deploy::PendingPushes::default()),
+                executions: logs::ExecutionLog::default(),
             }),
         })
     }

@@ -21,9 +21,23 @@ pub const DEPLOY_OCC_MAX_RETRIES: usize = 4;
 /// startup scan of `_modules` (every module is one document).
 pub const MODULES_MAX: usize = 10_000;
 
+/// Prepared pushes (`start_push` without `finish_push` yet) kept at once; the oldest is
+/// forgotten first, and its `finish_push` then fails with `RaceDetected`. A real push also
+/// supersedes every earlier real one, so this bounds mostly dry runs. Each entry holds one
+/// push's module sources (at most the server's push body limit), so the bound also caps their
+/// memory. Hull's own knob (upstream keeps prepared pushes as durable pending schemas and
+/// source packages instead).
+pub const PENDING_PUSHES_MAX: usize = 4;
+
+/// Function executions kept for log streaming (`npx convex logs`, `dev`); older ones are
+/// forgotten, so a client polling less often than this many calls misses some. Hull's own
+/// knob (upstream keeps a time-bounded in-memory log of its own).
+pub const FUNCTION_LOG_ENTRIES_MAX: usize = 1024;
+
 /// Length of the random request id shown in error messages (`[Request ID: <16 hex>]`), in hex
 /// digits, as Convex's (`crates/common/src/http/mod.rs`).
 pub const REQUEST_ID_HEX_LEN: usize = 16;
 
 const _: () = assert!(JS_WORKER_COUNT >= 1);
+const _: () = assert!(PENDING_PUSHES_MAX >= 2, "a dry run must be able to wait next to the pending real push");
 const _: () = assert!(REQUEST_ID_HEX_LEN.is_multiple_of(2));

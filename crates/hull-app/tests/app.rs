@@ -233,3 +233,127 @@ fn concurrent_mutations_on_one_document_all_commit_through_conflict_retries() {
     let last = ok(call(&app, &Caller::Anonymous, CallKind::Mutation, "util:bump", json!({"name": "hits"})));
     assert_eq!(last, json!((THREADS * CALLS_PER_THREAD + 2) as f64));
 }
+
+/// Counts the `_modules` documents (0 when the table does not exist).
+fn stored_modules(app: &Application) -> usize {
+    let Some(table) = app.database().catalog().table_by_name(MODULES_TABLE).map(|t| t.number) else { return 0 };
+    let mut tx = app.database().begin();
+    let mut stream = hull_db::QueryStream::full_table(&mut tx, table, hull_store::Order::Asc).unwrap();
+    let mut count = 0;
+    while stream.next(&mut tx).unwrap().is_some() {
+        count += 1;
+    }
+    count
+}
+
+#[test]
+fn start_push_alone_changes_nothing_live_and_finish_push_commits_it() {
+    let persistence = Arc::new(MemoryPersistence::new());
+    let app = Application::open(Database::open(persistence).unwrap(), config()).unwrap();
+    let plan = app.start_push(&fixture(), &[], false).unwrap();
+    let added: Vec<String> = plan.indexes_added.iter().map(|i| format!("{}.{}", i.table, i.name)).collect();
+    assert_eq!(added, ["counters.by_name", "messages.by_channel"]);
+    assert!(plan.analysis.iter().any(|m| m.path == "channels.js"), "the plan carries the analysis");
+    assert_eq!(stored_modules(&app), 0);
+    assert!(app.database().catalog().schema().is_none());
+    let missing = call(&app, &Caller::Anonymous, CallKind::Mutation, "channels:create", json!({"name": "c"}));
+    assert!(error_message(missing).contains("Could not find public function"));
+
+    assert_eq!(app.wait_for_schema(&plan.push_id).unwrap(), hull_app::SchemaStatus::Complete);
+    let (_, summary) = app.finish_push(&plan.push_id, false).unwrap();
+    assert_eq!(summary.unwrap().indexes_added, added);
+    ok(call(&app, &Caller::Anonymous, CallKind::Mutation, "channels:create", json!({"name": "c"})));
+    // A push is committed once.
+    assert_eq!(app.finish_push(&plan.push_id, false).unwrap_err().short, "RaceDetected");
+}
+
+#[test]
+fn unchanged_module_hashes_reuse_the_deployed_sources() {
+    let (_p, app) = deployed();
+    let (hashes, version) = app.module_hashes().unwrap();
+    assert_eq!(version.as_deref(), serde_json::from_str::<Json>(&fixture()).unwrap()["appDefinition"]["udfServerVersion"].as_str());
+    let mut push: Json = serde_json::from_str(&fixture()).unwrap();
+    push["appDefinition"]["changedModules"] = json!([]);
+    let plan = app.start_push(&push.to_string(), &hashes, false).unwrap();
+    assert_eq!(plan.modules.len(), hashes.len());
+    assert!(plan.modules_added.is_empty() && plan.modules_removed.is_empty());
+    let mut wrong = hashes[0].clone();
+    wrong.sha256 = "00".repeat(32);
+    assert_eq!(app.start_push(&push.to_string(), &[wrong], false).unwrap_err().short, "ModuleNotFound");
+}
+
+#[test]
+fn wait_for_schema_reports_a_violating_document_and_finish_push_then_changes_nothing() {
+    let (_p, app) = deployed();
+    let channel = ok(call(&app, &Caller::Anonymous, CallKind::Mutation, "channels:create", json!({"name": "c"})));
+    let before = app.database().catalog().schema().unwrap().source.clone();
+    let push = with_schema_edit("channels: A({ name: s.string() })", "channels: A({ name: s.number() })");
+    let plan = app.start_push(&push, &[], false).unwrap();
+    let hull_app::SchemaStatus::Failed { error, table } = app.wait_for_schema(&plan.push_id).unwrap() else {
+        panic!("the violating document was not reported");
+    };
+    let expected = format!("Document with ID \"{}\" in table \"channels\" does not match the schema: ", channel.as_str().unwrap());
+    assert!(error.starts_with(&expected), "{error}");
+    assert_eq!(table.as_deref(), Some("channels"));
+    assert_eq!(app.finish_push(&plan.push_id, false).unwrap_err().short, "SchemaValidationError");
+    assert_eq!(app.database().catalog().schema().unwrap().source, before);
+}
+
+#[test]
+fn a_newer_start_push_supersedes_an_older_one() {
+    let (_p, app) = deployed();
+    let older = app.start_push(&fixture(), &[], false).unwrap();
+    let dry = app.start_push(&fixture(), &[], true).unwrap();
+    let newer = app.start_push(&fixture(), &[], false).unwrap();
+    assert_eq!(app.wait_for_schema(&older.push_id).unwrap(), hull_app::SchemaStatus::RaceDetected);
+    assert_eq!(app.finish_push(&older.push_id, false).unwrap_err().short, "RaceDetected");
+    // A dry run is answered without committing.
+    assert!(app.finish_push(&dry.push_id, false).unwrap().1.is_none());
+    // Another push committing in between makes a prepared push stale.
+    app.deploy_push_request(&fixture()).unwrap();
+    assert_eq!(app.wait_for_schema(&newer.push_id).unwrap(), hull_app::SchemaStatus::RaceDetected);
+    assert_eq!(app.finish_push(&newer.push_id, false).unwrap_err().short, "RaceDetected");
+}
+
+#[test]
+fn evaluate_schema_counts_documents_under_added_kept_and_dropped_indexes() {
+    let (_p, app) = deployed();
+    ok(call(&app, &Caller::Anonymous, CallKind::Mutation, "channels:create", json!({"name": "c"})));
+    let push = with_schema_edit("channels: A({ name: s.string() })", "channels: A({ name: s.string() }).index(\"by_name\", [\"name\"])");
+    let evaluation = app.evaluate_schema(&push, &[]).unwrap();
+    let channels = evaluation.indexes.iter().find(|(spec, _, _)| spec.table == "channels").unwrap();
+    assert_eq!((channels.0.name.as_str(), channels.1, channels.2), ("by_name", hull_app::IndexChange::Added, 1));
+    assert!(evaluation.indexes.iter().any(|(spec, change, _)| spec.name == "by_channel" && *change == hull_app::IndexChange::Identical));
+    assert_eq!(stored_modules(&app), serde_json::from_str::<Json>(&fixture()).unwrap()["appDefinition"]["changedModules"].as_array().unwrap().len());
+    assert!(app.database().catalog().table_by_name("channels").is_some_and(|t| app.database().catalog().index_by_name(t.number, "by_name").is_none()));
+}
+
+#[test]
+fn dry_runs_evict_each_other_but_never_the_pending_real_push() {
+    let (_p, app) = deployed();
+    let real = app.start_push(&fixture(), &[], false).unwrap();
+    let dry_runs: Vec<_> = (0..hull_app::limits::PENDING_PUSHES_MAX).map(|_| app.start_push(&fixture(), &[], true).unwrap()).collect();
+    assert_eq!(app.wait_for_schema(&dry_runs[0].push_id).unwrap(), hull_app::SchemaStatus::RaceDetected);
+    assert_eq!(app.wait_for_schema(&dry_runs[1].push_id).unwrap(), hull_app::SchemaStatus::Complete);
+    assert_eq!(app.wait_for_schema(&real.push_id).unwrap(), hull_app::SchemaStatus::Complete);
+    assert!(app.finish_push(&real.push_id, false).unwrap().1.is_some());
+}
+
+#[test]
+fn a_redeploy_with_an_unchanged_schema_does_not_reread_every_document() {
+    // More document bytes than one transaction may read (16 MiB), in a table the schema defines.
+    const DOCUMENTS: usize = 17;
+    let (_p, app) = deployed();
+    let big = "x".repeat(1_000_000);
+    for _ in 0..DOCUMENTS {
+        ok(call(&app, &Caller::Anonymous, CallKind::Mutation, "channels:create", json!({"name": big})));
+    }
+    let plan = app.start_push(&fixture(), &[], false).unwrap();
+    assert_eq!(app.wait_for_schema(&plan.push_id).unwrap(), hull_app::SchemaStatus::Complete);
+    let summary = app.finish_push(&plan.push_id, false).unwrap().1.unwrap();
+    assert!(summary.indexes_added.is_empty() && summary.indexes_dropped.is_empty());
+    // A schema change checks every document, in a system transaction not bound by the read
+    // limits of a function.
+    let changed = with_schema_edit("channels: A({ name: s.string() })", "channels: A({ name: s.string(), topic: s.optional(s.string()) })");
+    app.deploy_push_request(&changed).unwrap();
+}

@@ -16,8 +16,12 @@
 //! `/api/function`; wire protocols §5) lives in `functions`: it reads the credentials
 //! (`auth`), decodes the body with upstream's error envelopes (`wire`), runs the call on a
 //! blocking thread through [`hull_app::Application::call`] and answers Convex's
-//! `{"status": ...}` envelope. The API port's routes carry upstream's permissive CORS layer
-//! (`cors`); the site port's do not.
+//! `{"status": ...}` envelope. The push protocol of `npx convex deploy` / `dev` / `codegen`
+//! (§8) lives in `push`: Brotli-compressed bodies authenticated by their `adminKey`, answers
+//! shaped for the CLI's zod schemas, and the two halves of a push (prepare in `start_push`,
+//! commit in `finish_push`) delegated to [`hull_app::Application`]; `logs` serves the
+//! log-streaming long-poll (§9.5) from the application's recent executions. The API port's routes carry
+//! upstream's permissive CORS layer (`cors`); the site port's do not.
 //!
 //! Architecture invariants: this crate opens no storage and chooses no data directory (it is
 //! handed an open [`hull_app::Application`]); it never calls `std::process::exit`, so the database is
@@ -28,13 +32,15 @@ mod auth;
 mod cors;
 mod error;
 mod functions;
+mod logs;
+mod push;
 mod routes;
 mod serve;
 mod wire;
 
 pub use error::HttpError;
 pub use routes::{api_router, site_router};
-pub use wire::MAX_BACKEND_PUBLIC_API_REQUEST_SIZE;
+pub use wire::{MAX_BACKEND_PUBLIC_API_REQUEST_SIZE, MAX_PUSH_BYTES};
 pub use serve::{serve, ServeConfig, Server, DEFAULT_API_PORT, DEFAULT_SITE_PORT, SHUTDOWN_GRACE};
 
 /// Hull's version, as `GET /version` answers it and the startup line prints it.
@@ -45,13 +51,26 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Clone)]
 pub struct AppState {
     application: hull_app::Application,
+    /// The site (HTTP actions) port, once bound: canonical URLs name it.
+    site_port: Option<u16>,
 }
 
 impl AppState {
     /// State serving `application`.
     pub fn new(application: hull_app::Application) -> AppState {
         assert!(!application.instance_name().is_empty(), "the instance name is validated before serving");
-        AppState { application }
+        AppState { application, site_port: None }
+    }
+
+    /// This state, serving next to a site listener on `port`.
+    pub fn with_site_port(mut self, port: u16) -> AppState {
+        self.site_port = Some(port);
+        self
+    }
+
+    /// The site port, when known.
+    pub fn site_port(&self) -> Option<u16> {
+        self.site_port
     }
 
     /// The deployment.

@@ -20,6 +20,8 @@ const NO_HTTP_ACTIONS_MESSAGE: &str = "This Convex deployment does not have HTTP
 pub fn api_router(state: AppState) -> Router {
     Router::new()
         .merge(crate::functions::routes())
+        .merge(crate::push::routes())
+        .merge(crate::logs::routes())
         .route("/", get(root))
         .route("/version", get(version))
         .route("/instance_version", get(version))

@@ -63,6 +63,7 @@ impl Server {
         let (api, api_addr) = bind(SocketAddr::new(config.interface, config.api_port), "API").await?;
         let (site, site_addr) =
             bind(SocketAddr::new(config.interface, config.site_port), "HTTP actions").await?;
+        let state = state.with_site_port(site_addr.port());
         Ok(Server { api, site, api_addr, site_addr, state })
     }
 

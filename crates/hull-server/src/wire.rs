@@ -18,6 +18,13 @@ use crate::HttpError;
 /// (`crates/common/src/knobs.rs`).
 pub const MAX_BACKEND_PUBLIC_API_REQUEST_SIZE: usize = (1 << 24) + 2000;
 
+/// Largest push request (`start_push`, `evaluate_push`, `evaluate_schema`, `finish_push`) the
+/// push endpoints read, compressed or after Brotli decompression. Convex:
+/// `MAX_PUSH_BYTES = 200_000_000` (`crates/common/src/knobs.rs`).
+pub const MAX_PUSH_BYTES: usize = 200_000_000;
+
+const _: () = assert!(MAX_PUSH_BYTES > MAX_BACKEND_PUBLIC_API_REQUEST_SIZE);
+
 /// How a request wants values encoded (`format`, wire protocols §2.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueFormat {
@@ -76,24 +83,75 @@ fn export(format: ValueFormat, value: &Value) -> serde_json::Value {
 /// `application/json` (or `application/*+json`), a body over `limit`, malformed JSON and a body
 /// of the wrong shape are each a 4xx error envelope.
 pub async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, HttpError> {
-    if !json_content_type(headers) {
-        return Err(bad_json("Expected request with `Content-Type: application/json`".into()));
-    }
-    let too_large = || {
-        Error::bad_request(
-            "PayloadTooLarge",
-            format!("The request body is larger than the limit of {limit} bytes."),
-        )
+    check_json_content_type(headers)?;
+    let bytes = read_bytes(headers, body, limit).await?;
+    parse_json(&bytes)
+}
+
+/// Like [`read_json`], but also accepts a `Content-Encoding: br` body (the push endpoints:
+/// the CLI Brotli-compresses them) and applies `limit` to the decompressed size too, as
+/// upstream's decompression layer in front of its size limit does.
+pub async fn read_json_decompressed<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, HttpError> {
+    check_json_content_type(headers)?;
+    let encoding = headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    let bytes = read_bytes(headers, body, limit).await?;
+    let bytes = match encoding.as_deref() {
+        None | Some("") | Some("identity") => bytes.to_vec(),
+        Some("br") => tokio::task::spawn_blocking(move || decompress_brotli(&bytes, limit))
+            .await
+            .map_err(|_| Error::internal("DecompressionPanicked", "Brotli decompression panicked"))??,
+        Some(other) => {
+            let error = Error::bad_request(
+                "UnsupportedMediaType",
+                format!("Unsupported Content-Encoding \"{other}\": send the body uncompressed or Brotli-compressed (`br`)."),
+            );
+            return Err(HttpError::with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE, error));
+        }
     };
+    parse_json(&bytes)
+}
+
+/// Decompresses a Brotli body, refusing output beyond `limit` bytes (413) and malformed streams
+/// (400 `BadJsonBody`, upstream's answer when its decompression layer fails to buffer a body).
+pub fn decompress_brotli(compressed: &[u8], limit: usize) -> Result<Vec<u8>, HttpError> {
+    use std::io::Read as _;
+    /// The decoder's internal buffer size (the crate's own examples use 4 KiB).
+    const BROTLI_BUFFER_BYTES: usize = 4096;
+    let decoder = brotli_decompressor::Decompressor::new(compressed, BROTLI_BUFFER_BYTES);
+    let mut out = Vec::new();
+    decoder.take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| {
+        bad_json(format!("Failed to buffer the request body: the body is not valid Brotli (Content-Encoding: br): {e}"))
+    })?;
+    if out.len() > limit {
+        return Err(too_large(limit));
+    }
+    Ok(out)
+}
+
+fn too_large(limit: usize) -> HttpError {
+    let error = Error::bad_request("PayloadTooLarge", format!("The request body is larger than the limit of {limit} bytes."));
+    HttpError::with_status(StatusCode::PAYLOAD_TOO_LARGE, error)
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), HttpError> {
+    if json_content_type(headers) {
+        Ok(())
+    } else {
+        Err(bad_json("Expected request with `Content-Type: application/json`".into()))
+    }
+}
+
+async fn read_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, HttpError> {
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return Err(HttpError::with_status(StatusCode::PAYLOAD_TOO_LARGE, too_large()));
+        return Err(too_large(limit));
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| HttpError::with_status(StatusCode::PAYLOAD_TOO_LARGE, too_large()))?;
-    let json: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| bad_json(format!("Failed to parse the request body as JSON: {e}")))?;
+    axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
+    let json: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad_json(format!("Failed to parse the request body as JSON: {e}")))?;
     serde_json::from_value(json)
         .map_err(|e| bad_json(format!("Failed to deserialize the JSON body into the target type: {e}")))
 }
@@ -178,6 +236,18 @@ mod tests {
         assert_eq!(export["i"], serde_json::json!(-5));
         assert_eq!(export["b"], serde_json::json!({"$bytes": "aGVsbG8="}));
         assert_eq!(ValueFormat::ConvexEncoded.encode(&value)["i"], serde_json::json!({"$integer": "+/////////8="}));
+    }
+
+    #[test]
+    fn brotli_bodies_decompress_up_to_the_limit() {
+        // `{"adminKey":"k"}` (16 bytes), compressed by Node's `zlib.brotliCompressSync`.
+        let compressed = [139, 7, 128, 123, 34, 97, 100, 109, 105, 110, 75, 101, 121, 34, 58, 34, 107, 34, 125, 3];
+        assert_eq!(decompress_brotli(&compressed, 16).unwrap(), br#"{"adminKey":"k"}"#);
+        let error = decompress_brotli(&compressed, 15).unwrap_err();
+        assert_eq!(error.error().short, "PayloadTooLarge");
+        assert_eq!(decompress_brotli(b"\xff\xfe garbage", 1 << 20).unwrap_err().error().short, "BadJsonBody");
+        // A truncated stream is malformed too.
+        assert_eq!(decompress_brotli(&compressed[..10], 1 << 20).unwrap_err().error().short, "BadJsonBody");
     }
 
     #[test]

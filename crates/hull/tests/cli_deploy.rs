@@ -1,0 +1,269 @@
+//! The real Convex CLI deploys to Hull: `npx convex deploy --url ... --admin-key ...` (and
+//! `npx convex dev --once`) with the pinned CLI from `npm/node_modules`, against a copy of the
+//! hull-js fixture project `basic`, talking to a `hull serve` child on free ports. Then the
+//! deployed functions are called over HTTP; a redeploy adds an index on a table with data; a
+//! schema that existing documents violate is refused with the CLI's message and changes
+//! nothing; `convex codegen` changes nothing live; the calls appear in the log stream; garbage
+//! Brotli and wrong admin keys get upstream's error envelopes.
+//!
+//! Node.js is required: without it this test fails, saying so.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a debug build may take to start answering, on a loaded two-core machine.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Delay between two readiness probes.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Bound on one HTTP exchange with the server.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+const HULL: &str = env!("CARGO_BIN_EXE_hull");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn node_modules() -> PathBuf {
+    repo().join("npm/node_modules")
+}
+
+/// A `hull serve` child, killed and reaped on drop.
+struct Server {
+    child: Child,
+    stderr_path: PathBuf,
+    port: u16,
+}
+
+impl Server {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hull(args: &[&str]) -> String {
+    let output = Command::new(HULL).args(args).env_remove("HULL_INSTANCE_NAME").env_remove("HULL_INSTANCE_SECRET").output().unwrap();
+    assert!(output.status.success(), "hull {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.1 exchange: `(status, body)`.
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn serve(data_dir: &Path, logs: &Path) -> Server {
+    let (port, site_port) = (free_port(), free_port());
+    let stderr_path = logs.join("serve.stderr");
+    let child = Command::new(HULL)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--port", &port.to_string(), "--site-port", &site_port.to_string()])
+        .env_remove("HULL_INSTANCE_NAME")
+        .env_remove("HULL_INSTANCE_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server { child, stderr_path, port };
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() || http(port, "GET", "/version", &[], b"").0 != 200 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("hull serve exited ({status}); stderr:\n{}", server.stderr());
+        }
+        assert!(Instant::now() < deadline, "hull serve did not answer in time; stderr:\n{}", server.stderr());
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    server
+}
+
+/// A copy of the fixture project `basic` resolving `convex` from the pinned `npm/node_modules`.
+fn project(root: &Path) -> PathBuf {
+    let source = repo().join("crates/hull-js/tests/projects/basic");
+    let project = root.join("project");
+    copy_dir(&source.join("convex"), &project.join("convex"));
+    std::fs::copy(source.join("package.json"), project.join("package.json")).unwrap();
+    std::os::unix::fs::symlink(node_modules(), project.join("node_modules")).unwrap();
+    project
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Runs the pinned CLI in `project` against `server`; returns its output (stdout + stderr).
+fn convex(project: &Path, server: &Server, key: &str, command: &[&str]) -> (bool, String) {
+    let output: Output = Command::new(node_modules().join(".bin/convex"))
+        .args(command)
+        .args(["--url", &server.url(), "--admin-key", key, "--typecheck", "disable"])
+        .current_dir(project)
+        .env_remove("CONVEX_DEPLOYMENT")
+        .env_remove("CONVEX_DEPLOY_KEY")
+        .env_remove("CONVEX_SELF_HOSTED_URL")
+        .env_remove("CONVEX_SELF_HOSTED_ADMIN_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+fn call(server: &Server, kind: &str, path: &str, args: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"path": path, "args": args}).to_string();
+    let (status, answer) = http(server.port, "POST", &format!("/api/{kind}"), &[("Content-Type", "application/json")], body.as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    serde_json::from_str(&answer).unwrap()
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} does not contain {from:?}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+const CHANNELS_TABLE: &str = "channels: defineTable({ name: v.string() }),";
+
+/// A module added by the redeploy: reads through the index that redeploy adds.
+const BY_NAME_MODULE: &str = r#"import { v } from "convex/values";
+import { query } from "./_generated/server";
+
+export const find = query({
+  args: { name: v.string() },
+  handler: async (ctx, { name }) =>
+    (await ctx.db.query("channels").withIndex("by_name", (q) => q.eq("name", name)).collect()).map((c) => c.name),
+});
+"#;
+
+#[test]
+fn the_real_convex_cli_deploys_redeploys_and_is_refused_like_upstream() {
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "this test needs Node.js (`node` on PATH) to run the real Convex CLI: {node:?}"
+    );
+    assert!(node_modules().join(".bin/convex").exists(), "the pinned convex CLI is missing from npm/node_modules");
+
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let key = hull(&["admin-key", "--data-dir", data_dir.to_str().unwrap()]).trim().to_owned();
+    let server = serve(&data_dir, temp.path());
+    let project = project(temp.path());
+
+    // 1. First deploy: every module, the schema and its indexes.
+    let (ok, out) = convex(&project, &server, &key, &["deploy", "-y"]);
+    assert!(ok, "deploy failed:\n{out}\nserver:\n{}", server.stderr());
+    assert!(out.contains("[+] messages.by_channel   channel, _creationTime"), "{out}");
+    assert!(out.contains("Deployed Convex functions to"), "{out}");
+    let created = call(&server, "mutation", "channels:create", serde_json::json!({"name": "general"}));
+    assert_eq!(created["status"], "success", "{created}");
+    let got = call(&server, "query", "channels:get", serde_json::json!({"id": created["value"]}));
+    assert_eq!(got["value"]["name"], "general", "{got}");
+
+    // 2. A redeploy adds an index on the table that now has a document, and a module using it.
+    let schema = project.join("convex/schema.ts");
+    edit(&schema, CHANNELS_TABLE, r#"channels: defineTable({ name: v.string() }).index("by_name", ["name"]),"#);
+    std::fs::write(project.join("convex/byName.ts"), BY_NAME_MODULE).unwrap();
+    let (ok, out) = convex(&project, &server, &key, &["deploy", "-y"]);
+    assert!(ok, "redeploy failed:\n{out}\nserver:\n{}", server.stderr());
+    assert!(out.contains("[+] channels.by_name   name, _creationTime"), "{out}");
+    let found = call(&server, "query", "byName:find", serde_json::json!({"name": "general"}));
+    assert_eq!(found["value"], serde_json::json!(["general"]), "{found}");
+
+    // 3. A schema the existing document violates is refused with the CLI's message, and nothing
+    //    of that push (schema, index drop, new module) goes live.
+    edit(&schema, r#"defineTable({ name: v.string() }).index("by_name", ["name"])"#, "defineTable({ name: v.number() })");
+    std::fs::write(project.join("convex/extra.ts"), "import { query } from \"./_generated/server\";\nexport const x = query(async () => 1);\n").unwrap();
+    let (ok, out) = convex(&project, &server, &key, &["deploy", "-y"]);
+    assert!(!ok, "a push violating the schema succeeded:\n{out}");
+    assert!(out.contains("Schema validation failed."), "{out}");
+    assert!(out.contains("in table \"channels\" does not match the schema:"), "{out}");
+    let extra = call(&server, "query", "extra:x", serde_json::json!({}));
+    assert_eq!(extra["status"], "error", "the refused push's module went live: {extra}");
+    let again = call(&server, "mutation", "channels:create", serde_json::json!({"name": "still a string"}));
+    assert_eq!(again["status"], "success", "the refused schema went live: {again}");
+    let found = call(&server, "query", "byName:find", serde_json::json!({"name": "general"}));
+    assert_eq!(found["value"], serde_json::json!(["general"]), "the refused push dropped the index: {found}");
+
+    // 4. `convex codegen` runs start_push alone: nothing of it goes live.
+    edit(&schema, "defineTable({ name: v.number() })", r#"defineTable({ name: v.string() }).index("by_name", ["name"])"#);
+    let (ok, out) = convex(&project, &server, &key, &["codegen"]);
+    assert!(ok, "codegen failed:\n{out}\nserver:\n{}", server.stderr());
+    let extra = call(&server, "query", "extra:x", serde_json::json!({}));
+    assert_eq!(extra["status"], "error", "codegen's start_push made a module live: {extra}");
+
+    // 5. A module that throws while loading is refused with upstream's wording.
+    let broken = project.join("convex/broken.ts");
+    std::fs::write(&broken, "throw new Error(\"broken on purpose\");\nexport const y = 1;\n").unwrap();
+    let (ok, out) = convex(&project, &server, &key, &["deploy", "-y"]);
+    assert!(!ok, "a push with a module that fails to load succeeded:\n{out}");
+    assert!(out.contains("InvalidModules: Hit an error while pushing:") && out.contains("broken on purpose"), "{out}");
+    std::fs::remove_file(&broken).unwrap();
+
+    // 6. `convex dev --once` pushes too (it also asks for the canonical URLs).
+    let (ok, out) = convex(&project, &server, &key, &["dev", "--once"]);
+    assert!(ok, "dev --once failed:\n{out}\nserver:\n{}", server.stderr());
+    let extra = call(&server, "query", "extra:x", serde_json::json!({}));
+    assert_eq!(extra["value"], 1.0, "{extra}");
+
+    // 7. The calls above are in the log stream (`npx convex logs`, `dev`).
+    let auth = format!("Convex {key}");
+    let (status, answer) = http(server.port, "GET", "/api/stream_function_logs?cursor=0", &[("Authorization", &auth)], b"");
+    assert_eq!(status, 200, "{answer}");
+    let logs: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let created = logs["entries"].as_array().unwrap().iter().find(|e| e["identifier"] == "channels.js:create").expect("channels:create is logged");
+    assert_eq!((created["kind"].as_str(), created["udfType"].as_str()), (Some("Completion"), Some("Mutation")), "{created}");
+    assert!(logs["newCursor"].as_u64().unwrap() > 0, "{logs}");
+
+    // 8. Bad requests get upstream's envelopes.
+    let json = [("Content-Type", "application/json")];
+    let body = serde_json::json!({"version": "1.48.0", "adminKey": format!("{}0", key)}).to_string();
+    let (status, answer) = http(server.port, "POST", "/api/get_config_hashes", &json, body.as_bytes());
+    assert_eq!((status, answer.as_str()), (401, r#"{"code":"BadAdminKey","message":"The provided admin key was invalid for this instance"}"#));
+    let brotli = [("Content-Type", "application/json"), ("Content-Encoding", "br")];
+    let (status, answer) = http(server.port, "POST", "/api/deploy2/start_push", &brotli, b"\xff\xfenot brotli at all");
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.starts_with(r#"{"code":"BadJsonBody","message":"Failed to buffer the request body"#), "{answer}");
+}

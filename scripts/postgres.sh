@@ -4,13 +4,19 @@
 #
 #   scripts/postgres.sh start   # starts it (if not running) and prints its URL on stdout
 #   scripts/postgres.sh stop    # stops it and removes its data
+#   scripts/postgres.sh ca      # prints the path of the CA certificate its TLS certificate is signed by
+#
+# The server accepts TLS with a self-signed certificate for 127.0.0.1 (the printed URL connects
+# with sslmode=require&sslrootcert=<that path>) and plain connections alike.
 #
 # Data lives in /tmp/hull-postgres-<port> (readable by the postgres user, which initdb and the
 # server run as when this script runs as root: both refuse to run as root).
 set -euo pipefail
 port="${HULL_TEST_POSTGRES_PORT:-55432}"
 dir="/tmp/hull-postgres-$port"
-url="postgres://postgres@127.0.0.1:$port/postgres"
+# Tests connect over TLS, verifying the server's self-signed certificate, as they would a
+# managed server's.
+url="postgres://postgres@127.0.0.1:$port/postgres?sslmode=require&sslrootcert=$dir/ca.crt"
 
 bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
 if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
@@ -35,12 +41,26 @@ start)
         cat "$dir/initdb.log" >&2
         exit 1
     }
+    # A throwaway CA and a server certificate for 127.0.0.1 signed by it (certificate
+    # verifiers refuse a self-signed CA certificate used as the server's own).
+    openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=Hull test CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 7 -extfile "$dir/server.ext" -out "$dir/server.crt" >/dev/null 2>&1
+    chmod 600 "$dir/server.key"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir/server.key" "$dir/server.crt"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null || {
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" start >/dev/null || {
         cat "$dir/server.log" >&2
         exit 1
     }
     echo "$url"
+    ;;
+ca)
+    echo "$dir/ca.crt"
     ;;
 stop)
     if [ -d "$dir/data" ]; then

@@ -12,6 +12,8 @@ banner "setup (scripts/setup.sh)"
 banner "PostgreSQL test server (scripts/postgres.sh)"
 TEST_POSTGRES_URL="$(./scripts/postgres.sh start)"
 export TEST_POSTGRES_URL
+TEST_POSTGRES_CA="$(./scripts/postgres.sh ca)"
+export TEST_POSTGRES_CA
 trap './scripts/postgres.sh stop' EXIT
 echo "TEST_POSTGRES_URL=$TEST_POSTGRES_URL"
 

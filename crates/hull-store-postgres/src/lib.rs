@@ -26,6 +26,7 @@
 
 mod pool;
 mod scan;
+mod tls;
 
 use std::collections::HashMap;
 
@@ -33,7 +34,7 @@ use hull_errors::{Error, Result};
 use hull_store::{DocumentRow, IndexId, IndexRow, KeyRange, Order, Persistence, ScanPage, Timestamp, WriteBatch};
 use parking_lot::Mutex;
 use postgres::error::SqlState;
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 use sha2::{Digest, Sha256};
 
 pub use scan::KEY_PREFIX_LEN;
@@ -45,8 +46,8 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    fn connect(url: &str, schema: &str) -> Result<Connection> {
-        let mut client = Client::connect(url, NoTls).map_err(|e| storage("connecting", &e))?;
+    fn connect(target: &tls::ConnectTarget, schema: &str) -> Result<Connection> {
+        let mut client = Client::connect(&target.url, target.tls.clone()).map_err(|e| storage("connecting", &e))?;
         client
             .batch_execute(&format!("SET search_path TO {schema}; SET statement_timeout TO 0;"))
             .map_err(|e| storage("selecting the schema", &e))?;
@@ -66,7 +67,14 @@ impl Connection {
 
 pub(crate) fn storage(what: &str, error: &postgres::Error) -> Error {
     // The message names the failing step and PostgreSQL's reason, never row contents.
-    let reason = error.as_db_error().map_or_else(|| error.to_string(), |db| db.message().to_owned());
+    let mut reason = error.as_db_error().map_or_else(|| error.to_string(), |db| db.message().to_owned());
+    if reason.contains("TLS") {
+        use std::error::Error as _;
+        if let Some(source) = error.source() {
+            reason = format!("{reason}: {source}");
+        }
+        reason.push_str(" (if the server's certificate comes from a private CA, add sslrootcert=PATH to the URL; sslmode=disable turns TLS off, for trusted networks only)");
+    }
     Error::internal("StorageError", format!("PostgreSQL: {what} failed: {reason}"))
 }
 
@@ -145,7 +153,8 @@ impl PostgresPersistence {
                 format!("Invalid PostgreSQL schema name \"{schema}\": use lowercase letters, digits and underscores (at most 63)."),
             ));
         }
-        let mut lock_session = Client::connect(url, NoTls).map_err(|e| storage("connecting", &e))?;
+        let target = tls::ConnectTarget::parse(url)?;
+        let mut lock_session = Client::connect(&target.url, target.tls.clone()).map_err(|e| storage("connecting", &e))?;
         // Serialize schema creation between processes starting at once.
         let mut create = lock_session.transaction().map_err(|e| storage("creating the schema", &e))?;
         create
@@ -177,7 +186,7 @@ impl PostgresPersistence {
             }
             std::thread::sleep(LEASE_POLL_INTERVAL);
         }
-        let mut writer = Connection::connect(url, schema)?;
+        let mut writer = Connection::connect(&target, schema)?;
         let lease: i64 = writer
             .client
             .query_one(
@@ -189,7 +198,7 @@ impl PostgresPersistence {
         Ok(PostgresPersistence {
             url: url.to_owned(),
             schema: schema.to_owned(),
-            readers: pool::Pool::new(url, schema),
+            readers: pool::Pool::new(target, schema),
             writer: Mutex::new(writer),
             lease,
             _lock_session: Mutex::new(lock_session),
@@ -204,6 +213,16 @@ impl PostgresPersistence {
     /// This process's lease number (greater for later openers).
     pub fn lease(&self) -> i64 {
         self.lease
+    }
+
+    /// True when the write connection is encrypted (for the operator's startup log).
+    pub fn connection_is_encrypted(&self) -> Result<bool> {
+        let mut writer = self.writer.lock();
+        let row = writer
+            .client
+            .query_one("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)", &[])
+            .map_err(|e| storage("reading the connection's TLS state", &e))?;
+        Ok(row.get(0))
     }
 
     /// The database URL (may contain credentials: never log it).

@@ -11,15 +11,15 @@ use crate::Connection;
 pub(crate) const READERS_MAX: usize = 4;
 
 pub(crate) struct Pool {
-    url: String,
+    target: crate::tls::ConnectTarget,
     schema: String,
     state: Mutex<(Vec<Connection>, usize)>,
     returned: Condvar,
 }
 
 impl Pool {
-    pub(crate) fn new(url: &str, schema: &str) -> Pool {
-        Pool { url: url.to_owned(), schema: schema.to_owned(), state: Mutex::new((Vec::new(), 0)), returned: Condvar::new() }
+    pub(crate) fn new(target: crate::tls::ConnectTarget, schema: &str) -> Pool {
+        Pool { target, schema: schema.to_owned(), state: Mutex::new((Vec::new(), 0)), returned: Condvar::new() }
     }
 
     pub(crate) fn checkout(&self) -> Result<Reader<'_>> {
@@ -31,7 +31,7 @@ impl Pool {
             if state.1 < READERS_MAX {
                 state.1 += 1;
                 drop(state);
-                return match Connection::connect(&self.url, &self.schema) {
+                return match Connection::connect(&self.target, &self.schema) {
                     Ok(connection) => Ok(Reader { pool: self, connection: Some(connection) }),
                     Err(error) => {
                         self.state.lock().1 -= 1;

@@ -17,7 +17,7 @@ fn batch(ts: u64) -> WriteBatch {
 
 /// Ends the PostgreSQL sessions holding `schema`'s writer lock, as a network partition would.
 fn cut_off_lock_holder(schema: &str) {
-    let mut admin = postgres::Client::connect(&common::url(), postgres::NoTls).unwrap();
+    let mut admin = postgres::Client::connect(&format!("{}?sslmode=disable", common::base_url()), postgres::NoTls).unwrap();
     let ended = admin
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = x'48554C4C'::int::oid AND objid = hashtext($1)::oid AND granted",

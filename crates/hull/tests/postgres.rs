@@ -22,7 +22,8 @@ fn postgres_url(schema: &str) -> String {
     let base = std::env::var("TEST_POSTGRES_URL").expect(
         "TEST_POSTGRES_URL is not set: start a test server with `scripts/postgres.sh start` and export the URL it prints, or run ./scripts/test.sh",
     );
-    format!("{base}?schema={schema}")
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}schema={schema}")
 }
 
 fn fresh_schema(tag: &str) -> String {

@@ -14,6 +14,11 @@ pub fn url() -> String {
     )
 }
 
+/// The server's URL without parameters (for tests that choose their own TLS settings).
+pub fn base_url() -> String {
+    url().split('?').next().unwrap().to_owned()
+}
+
 /// A schema name no other test (or earlier run) uses.
 pub fn fresh_schema() -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);

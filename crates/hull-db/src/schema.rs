@@ -91,89 +91,167 @@ impl Validator {
         })
     }
 
-    /// Checks `value` (`None` = missing), returning why it does not match.
+    /// Checks `value`, returning why it does not match in Convex's words (the text after
+    /// `ArgumentValidationError: ` or inside a schema error): `Value does not match
+    /// validator.` with the path, value and validator, or a missing or extra object field.
     ///
     /// `table_number` resolves a table name for `v.id` checks.
     pub fn check(&self, value: &Value, table_number: &dyn Fn(&str) -> Option<TableNumber>) -> std::result::Result<(), String> {
-        let mismatch = || Err(format!("Value does not match validator.\nPath: .\nValue: {}\nValidator: {}", display_value(value), self));
-        match (self, value) {
-            (Validator::Any, _) => Ok(()),
-            (Validator::Null, Value::Null)
-            | (Validator::Float64, Value::Float64(_))
-            | (Validator::Int64, Value::Int64(_))
-            | (Validator::Boolean, Value::Boolean(_))
-            | (Validator::String, Value::String(_))
-            | (Validator::Bytes, Value::Bytes(_)) => Ok(()),
-            (Validator::Literal(expected), actual) if expected == actual => Ok(()),
-            (Validator::Id(table), Value::String(id)) => match (DocumentId::decode(id), table_number(table)) {
-                (Ok(id), Some(number)) if id.table_number == number => Ok(()),
-                _ => Err(format!("Value does not match validator.\nPath: .\nValue: {}\nValidator: v.id(\"{table}\")", display_value(value))),
-            },
-            (Validator::Array(element), Value::Array(items)) => {
-                for (position, item) in items.iter().enumerate() {
-                    element.check(item, table_number).map_err(|e| prefix_path(&format!("[{position}]"), e))?;
-                }
-                Ok(())
+        check(self, value, table_number, &mut Vec::new())
+    }
+}
+
+fn path_line(path: &[String]) -> String {
+    if path.is_empty() { String::new() } else { format!("Path: {}", path.concat()) }
+}
+
+fn mismatch(validator: &Validator, value: &Value, path: &[String]) -> String {
+    format!("Value does not match validator.\n{}\nValue: {}\nValidator: {}", path_line(path), display_value(value), validator)
+}
+
+type TableLookup<'a> = &'a dyn Fn(&str) -> Option<TableNumber>;
+
+fn check(validator: &Validator, value: &Value, tables: TableLookup<'_>, path: &mut Vec<String>) -> std::result::Result<(), String> {
+    match (validator, value) {
+        (Validator::Any, _) => Ok(()),
+        (Validator::Null, Value::Null)
+        | (Validator::Float64, Value::Float64(_))
+        | (Validator::Int64, Value::Int64(_))
+        | (Validator::Boolean, Value::Boolean(_))
+        | (Validator::String, Value::String(_))
+        | (Validator::Bytes, Value::Bytes(_)) => Ok(()),
+        (Validator::Literal(expected), actual) if expected == actual => Ok(()),
+        (Validator::Id(table), Value::String(id)) => match (DocumentId::decode(id), tables(table)) {
+            (Ok(id), Some(number)) if id.table_number == number => Ok(()),
+            _ => Err(mismatch(validator, value, path)),
+        },
+        (Validator::Array(element), Value::Array(items)) => {
+            for (position, item) in items.iter().enumerate() {
+                path.push(format!("[{position}]"));
+                check(element, item, tables, path)?;
+                path.pop();
             }
-            (Validator::Record(keys, values), Value::Object(object)) => {
-                for (name, item) in object {
-                    keys.check(&Value::String(name.clone()), table_number).map_err(|e| prefix_path(&format!(".{name}"), e))?;
-                    values.check(item, table_number).map_err(|e| prefix_path(&format!(".{name}"), e))?;
-                }
-                Ok(())
-            }
-            (Validator::Object(fields), Value::Object(object)) => check_object(fields, object, table_number),
-            (Validator::Union(members), _) => {
-                if members.iter().any(|member| member.check(value, table_number).is_ok()) {
-                    Ok(())
-                } else {
-                    mismatch()
-                }
-            }
-            _ => mismatch(),
+            Ok(())
         }
+        (Validator::Record(keys, values), Value::Object(object)) => {
+            for (name, item) in object {
+                path.push(format!(".{name}"));
+                check(keys, &Value::String(name.clone()), tables, path)?;
+                check(values, item, tables, path)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        (Validator::Object(fields), Value::Object(object)) => check_object(validator, fields, object, tables, path),
+        (Validator::Union(members), _) => {
+            if members.iter().any(|member| check(member, value, tables, &mut path.clone()).is_ok()) {
+                Ok(())
+            } else {
+                Err(mismatch(validator, value, path))
+            }
+        }
+        _ => Err(mismatch(validator, value, path)),
     }
 }
 
 fn check_object(
+    validator: &Validator,
     fields: &BTreeMap<String, (Validator, bool)>,
     object: &Object,
-    table_number: &dyn Fn(&str) -> Option<TableNumber>,
+    tables: TableLookup<'_>,
+    path: &mut Vec<String>,
 ) -> std::result::Result<(), String> {
-    for (name, (validator, optional)) in fields {
+    let context = |head: String, path: &[String]| {
+        format!("{head}\n{}\nObject: {}\nValidator: {}", path_line(path), display_value(&Value::Object(object.clone())), validator)
+    };
+    for (name, (field_validator, optional)) in fields {
         match object.get(name) {
             None if *optional => {}
             None => {
-                return Err(format!(
-                    "Object is missing the required field `{name}`. Consider wrapping the field validator in `v.optional(...)` if this is expected."
+                return Err(context(
+                    format!("Object is missing the required field `{name}`. Consider wrapping the field validator in `v.optional(...)` if this is expected."),
+                    path,
                 ));
             }
-            Some(value) => validator.check(value, table_number).map_err(|e| prefix_path(&format!(".{name}"), e))?,
+            Some(value) => {
+                path.push(format!(".{name}"));
+                check(field_validator, value, tables, path)?;
+                path.pop();
+            }
         }
     }
     if let Some(extra) = object.keys().find(|name| !fields.contains_key(*name)) {
-        return Err(format!(
-            "Object contains extra field `{extra}` that is not in the validator."
-        ));
+        return Err(context(format!("Object contains extra field `{extra}` that is not in the validator."), path));
     }
     Ok(())
 }
 
-fn prefix_path(segment: &str, error: String) -> String {
-    match error.split_once("\nPath: ") {
-        Some((head, rest)) => {
-            let rest = rest.strip_prefix('.').unwrap_or(rest);
-            let joiner = if rest.starts_with('[') || rest.starts_with('\n') || rest.is_empty() { "" } else { "." };
-            format!("{head}\nPath: {segment}{joiner}{rest}")
+/// Formats a value the way Convex's error messages do (JavaScript-like).
+pub fn display_value(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value);
+    if out.len() > 2000 {
+        let cut = out.floor_char_boundary(2000);
+        out.truncate(cut);
+        out.push_str("...");
+    }
+    out
+}
+
+fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Int64(i) => out.push_str(&format!("{i}n")),
+        Value::Float64(f) => out.push_str(&format_number(*f)),
+        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::String(s) => out.push_str(&serde_json::Value::String(s.clone()).to_string()),
+        Value::Bytes(b) => out.push_str(&format!("ArrayBuffer({})", b.len())),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_value(out, item);
+            }
+            out.push(']');
         }
-        None => error,
+        Value::Object(fields) => {
+            out.push('{');
+            for (i, (name, item)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(name);
+                out.push_str(": ");
+                write_value(out, item);
+            }
+            out.push('}');
+        }
     }
 }
 
-fn display_value(value: &Value) -> String {
-    let text = value.to_json().to_string();
-    if text.len() > 200 { format!("{}...", &text[..text.floor_char_boundary(200)]) } else { text }
+/// A number as JavaScript's `String(n)` prints it (for the common cases).
+pub fn format_number(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
+    } else if f == 0.0 {
+        if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        }
+    } else {
+        format!("{f}")
+    }
 }
+
 
 impl std::fmt::Display for Validator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

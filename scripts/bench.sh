@@ -5,6 +5,7 @@
 #   ./scripts/bench.sh engines                  the engine on SQLite against PostgreSQL; starts
 #                                               a throwaway PostgreSQL server (scripts/postgres.sh)
 #   ./scripts/bench.sh js [ITERATIONS]          per-call overhead of the function runtime
+#   ./scripts/bench.sh deploy                   20-module deploy with the real CLI, HTTP round trips
 #
 # (Not `cargo bench` targets on purpose: test runners that list every target would run them.)
 set -euo pipefail
@@ -17,6 +18,12 @@ if [ "${1:-}" = "engines" ]; then
     trap 'HULL_TEST_POSTGRES_PORT=55433 ./scripts/postgres.sh stop' EXIT
     cargo run --release -p hull-bench --bin engines -- "$@"
     exit 0
+fi
+if [ "${1:-}" = "deploy" ]; then
+    shift
+    ./scripts/setup.sh >/dev/null
+    cargo build --release -p hull -p hull-bench --bin hull --bin deploy_http
+    exec ./target/release/deploy_http "$@"
 fi
 if [ "${1:-}" = "js" ]; then
     shift

@@ -1568,8 +1568,12 @@ fn actions_run_actions_each_in_its_own_execution() {
     assert_eq!(outcome.result.unwrap().to_json(), json!(2.0));
 }
 
+/// How long the test server's /slow endpoint takes to answer.
+const SLOW_RESPONSE: Duration = Duration::from_secs(3);
+
 /// A minimal HTTP/1.1 server on 127.0.0.1 for fetch() tests: /echo, /bytes, /missing,
-/// /redirect (to /echo), /big (16 MiB + 1) and /slow (300 ms). One thread per connection, `connection: close`.
+/// /redirect (to /echo), /big (16 MiB + 1) and /slow (3 s: far longer than every time limit
+/// the tests set, so their bounds hold on a loaded machine). One thread per connection, `connection: close`.
 fn start_http_server() -> String {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1643,7 +1647,7 @@ fn start_http_server() -> String {
                             vec![0u8; (16 << 20) + 1],
                         ),
                         "/slow" => {
-                            std::thread::sleep(Duration::from_millis(300));
+                            std::thread::sleep(SLOW_RESPONSE);
                             ("200 OK", "text/plain", String::new(), target.into_bytes())
                         }
                         _ => (
@@ -1685,10 +1689,10 @@ fn fetch_in_actions() {
         )
         .unwrap();
     let mut result = outcome.result.unwrap().to_json();
-    // Three 300 ms requests started together run in parallel.
+    // Three slow requests started together run in parallel (one after another would take 3x).
     let parallel_ms = result["parallelMs"].as_f64().unwrap();
     assert!(
-        parallel_ms < 850.0,
+        parallel_ms < 2.0 * SLOW_RESPONSE.as_millis() as f64,
         "fetches ran one after another: {parallel_ms} ms"
     );
     result.as_object_mut().unwrap().remove("parallelMs");
@@ -1828,7 +1832,7 @@ fn a_slow_fetch_ends_with_the_action_time_limit() {
         "Function execution timed out (maximum duration: 100ms)"
     );
     assert!(
-        started.elapsed() < Duration::from_millis(290),
+        started.elapsed() < SLOW_RESPONSE / 2,
         "{:?}",
         started.elapsed()
     );
@@ -1932,7 +1936,7 @@ fn fetch_over_tls_and_oversized_responses_fail_cleanly() {
         json!({ "error": "TimeoutError: The operation timed out." })
     );
     assert!(
-        started.elapsed() < Duration::from_millis(280),
+        started.elapsed() < SLOW_RESPONSE / 2,
         "{:?}",
         started.elapsed()
     );
@@ -2007,7 +2011,7 @@ fn auth_config_is_evaluated_with_the_environment() {
 #[test]
 fn nested_calls_share_the_callers_time_budget() {
     let mut d = deployment_with(RuntimeConfig {
-        user_time_limit: Duration::from_millis(200),
+        user_time_limit: Duration::from_millis(400),
         ..RuntimeConfig::default()
     });
     // Load the modules first (outer and nested runtimes), so only execution is timed.
@@ -2017,11 +2021,11 @@ fn nested_calls_share_the_callers_time_budget() {
     let error = d.query_err("calls:spinsThroughCallees", json!({}));
     assert_eq!(
         error.message,
-        "Function execution timed out (maximum duration: 200ms)"
+        "Function execution timed out (maximum duration: 400ms)"
     );
-    // One budget, not one per callee (5 x 200 ms).
+    // One budget, not one per callee (5 x 400 ms would be 2 s).
     assert!(
-        started.elapsed() < Duration::from_millis(600),
+        started.elapsed() < Duration::from_millis(1400),
         "{:?}",
         started.elapsed()
     );

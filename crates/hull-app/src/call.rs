@@ -103,6 +103,13 @@ impl Application {
         let outcome = |result, logs| Ok(CallOutcome { request_id: request_id.clone(), result, logs });
         let fail = |message: String| outcome(Err(FunctionError { message, stack: None, data: None }), Vec::new());
 
+        if caller.is_admin()
+            && path.is_system()
+            && matches!(kind, CallKind::Query | CallKind::Any | CallKind::AdminAny)
+            && let Some(result) = self.system_query(&path.runtime_path(), &args)
+        {
+            return outcome(result, Vec::new());
+        }
         let deployment = self.current();
         let runtime_path = path.runtime_path();
         let info = deployment.functions.get(&runtime_path).copied().filter(|_| !path.is_dependency_chunk());
@@ -203,6 +210,42 @@ impl Application {
     }
 }
 
+/// `_system/cli/queryEnvironmentVariables` (every variable, `[{name, value}]` by name; what
+/// `npx convex env list` subscribes to).
+const QUERY_ENVIRONMENT_VARIABLES: &str = "_system/cli/queryEnvironmentVariables:default";
+
+/// `_system/cli/queryEnvironmentVariables:get` (`{name}` → `{name, value}` or `null`; what
+/// `npx convex env get` subscribes to).
+const GET_ENVIRONMENT_VARIABLE: &str = "_system/cli/queryEnvironmentVariables:get";
+
+impl Application {
+    /// The system queries Hull answers natively (wire protocols §9.3), for admins; `None` for
+    /// any other path, which then resolves like a user function (and looks missing).
+    fn system_query(&self, runtime_path: &str, args: &serde_json::Value) -> Option<std::result::Result<Value, FunctionError>> {
+        let variable = |name: &str, value: &str| {
+            Value::Object(hull_values::Object::from([
+                ("name".to_owned(), Value::String(name.to_owned())),
+                ("value".to_owned(), Value::String(value.to_owned())),
+            ]))
+        };
+        match runtime_path {
+            QUERY_ENVIRONMENT_VARIABLES => {
+                let variables = self.environment_variables();
+                Some(Ok(Value::Array(variables.iter().map(|(name, value)| variable(name, value)).collect())))
+            }
+            GET_ENVIRONMENT_VARIABLE => {
+                let name = single_argument(args.clone()).ok().and_then(|a| a.get("name")?.as_str().map(str::to_owned));
+                let Some(name) = name else {
+                    let message = format!("ArgumentValidationError: Object is missing the required field `name`. Path: {runtime_path}");
+                    return Some(Err(FunctionError { message, stack: None, data: None }));
+                };
+                Some(Ok(self.environment_variables().get(&name).map_or(Value::Null, |value| variable(&name, value))))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What a caller who may not see `path` (or asked for a missing one) is told. The public text
 /// is the same whether the function is missing, internal or a system function, so nothing leaks
 /// (upstream `missing_or_internal_error`; the `/api/function` text is upstream `any_udf`'s).
@@ -219,7 +262,7 @@ fn missing_function_message(kind: CallKind, path: &FunctionPath) -> String {
     }
 }
 
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     let bytes: [u8; REQUEST_ID_HEX_LEN / 2] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -193,13 +193,13 @@ impl PendingPushes {
 }
 
 /// The deployment the database holds (empty when nothing was ever pushed).
-pub(crate) fn load(database: &Database, config: &AppConfig) -> Result<Deployment> {
+pub(crate) fn load(database: &Database, config: &AppConfig, env: &crate::env_vars::SharedEnv) -> Result<Deployment> {
     let mut tx = database.begin_system();
     let modules: Vec<StoredModule> = deployment::read_modules(&mut tx)?.into_values().map(|(_, m)| m).collect();
     if modules.is_empty() {
         return Ok(Deployment::empty());
     }
-    let workers = WorkerPool::spawn(&deployment::module_map(&modules), &config.runtime, config.js_workers)?;
+    let workers = WorkerPool::spawn(&deployment::module_map(&modules), &config.runtime, config.js_workers, env)?;
     Ok(Deployment::new(&modules, Some(workers)))
 }
 
@@ -341,7 +341,7 @@ impl Application {
             ));
         }
         let module_map = hull_js::ModuleMap::new(sources.iter().cloned());
-        let analyzer = WorkerPool::spawn(&module_map, &config.runtime, 1)?;
+        let analyzer = WorkerPool::spawn(&module_map, &config.runtime, 1, &self.inner.env)?;
         let analysis = if analyze {
             analyzer.run(|runtime| {
                 runtime.analyze().map_err(|e| Error::bad_request("InvalidModules", format!("Hit an error while pushing:\n{e}")))
@@ -386,7 +386,7 @@ impl Application {
     /// holds the deploy lock.
     fn commit(&self, push: &PendingPush) -> Result<DeploySummary> {
         let config = &self.inner.config;
-        let workers = WorkerPool::spawn(&deployment::module_map(&push.modules), &config.runtime, config.js_workers)?;
+        let workers = WorkerPool::spawn(&deployment::module_map(&push.modules), &config.runtime, config.js_workers, &self.inner.env)?;
         let ((modules_changed, indexes_added, indexes_dropped), _ts) =
             self.inner.database.run_system(DEPLOY_OCC_MAX_RETRIES, |tx| {
                 let changed = deployment::write_modules(tx, &push.modules)?;

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use hull_db::{Document, Transaction};
 use hull_errors::{Code, Error, Result};
@@ -11,6 +12,7 @@ use hull_js::{AnalyzedModule, JsRuntime, JsWorker, ModuleMap, ModuleSource, Runt
 use hull_store::Order;
 use hull_values::{Object, Value};
 
+use crate::env_vars::SharedEnv;
 use crate::limits::{MODULES_MAX, WORKER_QUEUE_CALLS_MAX};
 
 /// The system table holding one document per deployed module:
@@ -216,13 +218,15 @@ pub(crate) fn write_udf_server_version(tx: &mut Transaction, version: Option<&st
 pub(crate) struct Deployment {
     /// By runtime path (`dir/file:fn`).
     pub functions: HashMap<String, FunctionInfo>,
+    /// Every module's path (`dir/file.js`).
+    pub modules: std::collections::BTreeSet<String>,
     /// `None` while nothing is deployed.
     pub workers: Option<WorkerPool>,
 }
 
 impl Deployment {
     pub fn empty() -> Deployment {
-        Deployment { functions: HashMap::new(), workers: None }
+        Deployment { functions: HashMap::new(), modules: Default::default(), workers: None }
     }
 
     /// A deployment of `modules`, served by `workers`.
@@ -234,7 +238,8 @@ impl Deployment {
                 functions.insert(format!("{stem}:{name}"), *info);
             }
         }
-        Deployment { functions, workers }
+        let modules = modules.iter().map(|m| m.source.path.clone()).collect();
+        Deployment { functions, modules, workers }
     }
 }
 
@@ -246,25 +251,43 @@ pub(crate) fn module_map(modules: &[StoredModule]) -> ModuleMap {
 /// A few [`JsWorker`]s serving one set of modules. Each call goes to the least loaded worker;
 /// a worker with [`WORKER_QUEUE_CALLS_MAX`] calls queued refuses more.
 pub(crate) struct WorkerPool {
-    workers: Vec<(JsWorker, AtomicUsize)>,
+    workers: Vec<PooledWorker>,
+    /// The deployment's environment variables; a worker applies a newer generation before its
+    /// next call.
+    env: SharedEnv,
+}
+
+struct PooledWorker {
+    worker: JsWorker,
+    /// Calls queued on or running on this worker.
+    queued: AtomicUsize,
+    /// The environment generation this worker's runtime has (`u64::MAX`: none yet). Only the
+    /// worker's own thread writes it, at the start of a call.
+    env_generation: Arc<AtomicU64>,
 }
 
 impl WorkerPool {
-    pub fn spawn(modules: &ModuleMap, config: &RuntimeConfig, count: usize) -> Result<WorkerPool> {
+    pub fn spawn(modules: &ModuleMap, config: &RuntimeConfig, count: usize, env: &SharedEnv) -> Result<WorkerPool> {
         let workers = (0..count)
-            .map(|i| Ok((JsWorker::spawn(&format!("hull-js-{i}"), modules.clone(), config.clone())?, AtomicUsize::new(0))))
+            .map(|i| {
+                Ok(PooledWorker {
+                    worker: JsWorker::spawn(&format!("hull-js-{i}"), modules.clone(), config.clone())?,
+                    queued: AtomicUsize::new(0),
+                    env_generation: Arc::new(AtomicU64::new(u64::MAX)),
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
-        Ok(WorkerPool { workers })
+        Ok(WorkerPool { workers, env: env.clone() })
     }
 
     /// Runs `job` on a worker's runtime and waits for it. A panic in the job is caught here
     /// (the runtime's context is replaced, since the panic may have left it half-updated) and
     /// becomes an internal error for this call only.
     pub fn run<R: Send + 'static>(&self, job: impl FnOnce(&mut JsRuntime) -> Result<R> + Send + 'static) -> Result<R> {
-        let (worker, queued) = self
+        let PooledWorker { worker, queued, env_generation } = self
             .workers
             .iter()
-            .min_by_key(|(_, queued)| queued.load(Ordering::Relaxed))
+            .min_by_key(|w| w.queued.load(Ordering::Relaxed))
             .expect("a pool has at least one worker");
         if queued.fetch_add(1, Ordering::AcqRel) >= WORKER_QUEUE_CALLS_MAX {
             queued.fetch_sub(1, Ordering::AcqRel);
@@ -274,10 +297,21 @@ impl WorkerPool {
                 format!("Too many function calls are waiting ({WORKER_QUEUE_CALLS_MAX} per worker); try again shortly."),
             ));
         }
-        let result = worker.run(move |runtime| match std::panic::catch_unwind(AssertUnwindSafe(|| job(runtime))) {
+        let env = self.env.read().clone();
+        let env_generation = env_generation.clone();
+        let result = worker.run(move |runtime| match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            // Only forward: a call submitted before an update may run after a newer one.
+            let applied = env_generation.load(Ordering::Acquire);
+            if applied == u64::MAX || env.generation > applied {
+                runtime.set_environment_variables(env.for_functions());
+                env_generation.store(env.generation, Ordering::Release);
+            }
+            job(runtime)
+        })) {
             Ok(result) => result,
             Err(_) => {
                 let _ = runtime.reset();
+                env_generation.store(u64::MAX, Ordering::Release);
                 Err(Error::internal("FunctionRunnerPanicked", "the function runner panicked"))
             }
         });

@@ -1,8 +1,9 @@
 //! `hull-app`: the deployment. It owns the deployed code (stored durably in the `_modules`
 //! system table and served by a small pool of `hull_js` workers), function calls with Convex's
-//! visibility and retry rules, and the admin credentials; environment variables will live here
-//! too. It knows nothing about HTTP: `hull-server` turns requests into [`Application`] calls
-//! and their outcomes into wire JSON.
+//! visibility and retry rules, HTTP actions, the admin credentials and the environment
+//! variables (`process.env`, stored in the `_environment_variables` system table). It knows
+//! nothing about HTTP: `hull-server` turns requests into [`Application`] calls and their
+//! outcomes into wire JSON.
 //!
 //! Key decisions:
 //! - Deployed code is data. A push is first *prepared* ([`Application::start_push`]: the
@@ -20,6 +21,11 @@
 //!   rights, whatever spelling of the path they used.
 //! - Mutations are retried on optimistic-concurrency conflicts with backoff, off the worker
 //!   thread, so a retrying mutation does not hold a worker while it waits.
+//! - Environment variables are durable documents; the live set is an immutable snapshot with a
+//!   generation number. Each worker reloads `process.env` when it sees a newer generation at the
+//!   start of a call, so an update reaches running workers without restarting them.
+//! - HTTP actions ([`Application::run_http_action`]) run the deployed `http.js` router on the
+//!   same pool; its own JavaScript picks the route, as upstream's does.
 //! - Every call that runs is recorded, with its console output, in a bounded ring
 //!   (`limits::FUNCTION_LOG_ENTRIES_MAX`) that log streaming reads.
 //!
@@ -31,6 +37,8 @@ pub mod admin_key;
 mod call;
 mod deploy;
 mod deployment;
+mod env_vars;
+mod http_actions;
 pub mod function_path;
 pub mod limits;
 mod logs;
@@ -47,7 +55,10 @@ pub use deploy::{
     DeploySummary, IndexChange, IndexSpec, ModuleHash, PushPlan, SchemaEvaluation, SchemaStatus, TableEvaluation,
 };
 pub use deployment::{FunctionInfo, MODULES_TABLE, UDF_CONFIG_TABLE};
+pub use env_vars::{check_name as check_env_var_name, EnvVarChange, BUILTIN_ENVIRONMENT_VARIABLES, ENVIRONMENT_VARIABLES_TABLE};
 pub use function_path::FunctionPath;
+pub use http_actions::HttpActionResult;
+pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;
 pub use hull_js::{AnalyzedFunction, AnalyzedModule, HttpRoute, LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
 
@@ -96,6 +107,9 @@ struct Inner {
     pending_pushes: Mutex<deploy::PendingPushes>,
     /// Recent function executions, for log streaming.
     executions: logs::ExecutionLog,
+    /// The environment variables, shared with every worker pool. Written only by
+    /// `update_environment_variables`, which holds the write lock across its commit.
+    env: env_vars::SharedEnv,
 }
 
 impl Application {
@@ -104,7 +118,9 @@ impl Application {
     pub fn open(database: Database, config: AppConfig) -> Result<Application> {
         assert!(config.js_workers >= 1, "a deployment needs at least one JS worker");
         let admin_keys = AdminKeys::new(&config.instance_name, &config.instance_secret);
-        let deployment = deploy::load(&database, &config)?;
+        let variables = env_vars::load(&database)?;
+        let env: env_vars::SharedEnv = Arc::new(RwLock::new(Arc::new(env_vars::EnvSnapshot { generation: 0, variables, builtins: Default::default() })));
+        let deployment = deploy::load(&database, &config, &env)?;
         Ok(Application {
             inner: Arc::new(Inner {
                 database,
@@ -114,6 +130,7 @@ impl Application {
                 deploy_lock: Mutex::new(0),
                 pending_pushes: Mutex::new(deploy::PendingPushes::default()),
                 executions: logs::ExecutionLog::default(),
+                env,
             }),
         })
     }

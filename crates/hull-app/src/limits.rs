@@ -41,3 +41,24 @@ pub const REQUEST_ID_HEX_LEN: usize = 16;
 const _: () = assert!(JS_WORKER_COUNT >= 1);
 const _: () = assert!(PENDING_PUSHES_MAX >= 2, "a dry run must be able to wait next to the pending real push");
 const _: () = assert!(REQUEST_ID_HEX_LEN.is_multiple_of(2));
+
+/// Longest environment variable name, in bytes. Convex: names "cannot be more than 256
+/// characters long" (`crates/common/src/types/environment_variables.rs`, and the dashboard docs).
+pub const ENV_VAR_NAME_MAX_LENGTH: usize = 256;
+
+/// Largest environment variable value, in bytes: 8 KiB, as Convex's
+/// (`crates/common/src/types/environment_variables.rs`).
+pub const ENV_VAR_VALUE_MAX_SIZE: usize = 8 * 1024;
+
+/// Environment variables per deployment. Convex knob `ENV_VAR_LIMIT` = 512
+/// (`crates/common/src/knobs.rs`).
+pub const ENV_VAR_LIMIT: usize = 512;
+
+/// Total bytes of every environment variable's name plus value. Convex knob
+/// `ENV_VAR_TOTAL_SIZE_LIMIT` = 512 KiB (`crates/common/src/knobs.rs`).
+pub const ENV_VAR_TOTAL_SIZE_LIMIT: usize = 512 * 1024;
+
+/// Retries of an environment variable update on conflicts (it reads the whole table).
+pub const ENV_VAR_UPDATE_OCC_MAX_RETRIES: usize = 4;
+
+const _: () = assert!(ENV_VAR_LIMIT * ENV_VAR_VALUE_MAX_SIZE >= ENV_VAR_TOTAL_SIZE_LIMIT, "the total limit is the binding one");

@@ -468,7 +468,14 @@ export default function installHullPrelude(host) {
     for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
     return btoa(binary);
   };
-  const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  // A plain loop: `Uint8Array.from(string, fn)` makes one JS string per byte first, which a
+  // body of a few MiB (an HTTP action's request) cannot afford under the heap limit.
+  const fromBase64 = (text) => {
+    const binary = atob(text);
+    const out = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+    return out;
+  };
   function bytesOf(part) {
     if (part instanceof Blob) return part[BYTES];
     if (part instanceof ArrayBuffer) return new Uint8Array(part.slice(0));

@@ -20,8 +20,10 @@
 //! (§8) lives in `push`: Brotli-compressed bodies authenticated by their `adminKey`, answers
 //! shaped for the CLI's zod schemas, and the two halves of a push (prepare in `start_push`,
 //! commit in `finish_push`) delegated to [`hull_app::Application`]; `logs` serves the
-//! log-streaming long-poll (§9.5) from the application's recent executions. The API port's routes carry
-//! upstream's permissive CORS layer (`cors`); the site port's do not.
+//! log-streaming long-poll (§9.5) from the application's recent executions; `env_vars` the
+//! environment variable routes (§9.1); `http_actions` the HTTP actions (§10), on every path of
+//! the site port but `/version` and under `/http/` on the API port. The API port's routes carry
+//! upstream's permissive CORS layer (`cors`); HTTP actions do not (apps answer OPTIONS).
 //!
 //! Architecture invariants: this crate opens no storage and chooses no data directory (it is
 //! handed an open [`hull_app::Application`]); it never calls `std::process::exit`, so the database is
@@ -30,15 +32,19 @@
 
 mod auth;
 mod cors;
+mod env_vars;
 mod error;
 mod functions;
+mod http_actions;
 mod logs;
 mod push;
 mod routes;
 mod serve;
+mod sync;
 mod wire;
 
 pub use error::HttpError;
+pub use http_actions::{HTTP_ACTION_BODY_LIMIT, NO_HTTP_ACTIONS_MESSAGE};
 pub use routes::{api_router, site_router};
 pub use wire::{MAX_BACKEND_PUBLIC_API_REQUEST_SIZE, MAX_PUSH_BYTES};
 pub use serve::{serve, ServeConfig, Server, DEFAULT_API_PORT, DEFAULT_SITE_PORT, SHUTDOWN_GRACE};
@@ -53,19 +59,39 @@ pub struct AppState {
     application: hull_app::Application,
     /// The site (HTTP actions) port, once bound: canonical URLs name it.
     site_port: Option<u16>,
+    /// Becomes `true` when the server shuts down, so long-lived sockets close themselves
+    /// instead of holding graceful shutdown for its whole grace period.
+    stopping: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl AppState {
     /// State serving `application`.
     pub fn new(application: hull_app::Application) -> AppState {
         assert!(!application.instance_name().is_empty(), "the instance name is validated before serving");
-        AppState { application, site_port: None }
+        AppState { application, site_port: None, stopping: None }
     }
 
     /// This state, serving next to a site listener on `port`.
     pub fn with_site_port(mut self, port: u16) -> AppState {
         self.site_port = Some(port);
         self
+    }
+
+    /// This state, told through `stopping` when the server shuts down.
+    pub(crate) fn with_stopping(mut self, stopping: tokio::sync::watch::Receiver<bool>) -> AppState {
+        self.stopping = Some(stopping);
+        self
+    }
+
+    /// Resolves once the server is shutting down (never, for a state no server runs).
+    pub(crate) async fn stopped(&self) {
+        match self.stopping.clone() {
+            Some(mut stopping) => {
+                // An error means the sender is gone, which also means: stop.
+                let _ = stopping.wait_for(|stop| *stop).await;
+            }
+            None => std::future::pending().await,
+        }
     }
 
     /// The site port, when known.

@@ -171,7 +171,7 @@ async fn start_push(State(state): State<AppState>, headers: HeaderMap, uri: Uri,
         async {
             let push = read_push(&state, &headers, &uri, body).await?;
             let plan = blocking(&state, move |app| app.start_push(&push.json, &push.unchanged, push.dry_run)).await?;
-            Ok(Json(start_push_response(&plan)).into_response())
+            Ok(Json(start_push_response(&plan, state.application().environment_variables())).into_response())
         }
         .await,
     )
@@ -323,7 +323,9 @@ fn analyzed_functions(plan: &PushPlan) -> serde_json::Map<String, Json_> {
 }
 
 /// The start_push answer (`startPushResponse` in `cli/lib/deployApi/startPush.ts`).
-fn start_push_response(plan: &PushPlan) -> Json_ {
+/// `environmentVariables` holds the deployment's variables (the CLI redacts their values from
+/// what it prints).
+fn start_push_response(plan: &PushPlan, environment_variables: std::collections::BTreeMap<String, String>) -> Json_ {
     let schema = plan.schema.as_deref().and_then(|s| serde_json::from_str::<Json_>(s).ok());
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -333,7 +335,7 @@ fn start_push_response(plan: &PushPlan) -> Json_ {
         .find_map(|m| m.http_routes.as_ref())
         .map(|routes| routes.iter().map(|r| json!({"method": r.method, "path": r.path})).collect::<Vec<_>>());
     json!({
-        "environmentVariables": {},
+        "environmentVariables": environment_variables,
         "externalDepsId": null,
         "componentDefinitionPackages": {"": {"pushId": plan.push_id}},
         "appAuth": [],

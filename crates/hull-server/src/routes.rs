@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::{Method, Uri};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use hull_errors::Error;
 
@@ -11,31 +11,33 @@ use crate::{AppState, HttpError, VERSION};
 /// What `GET /` on the API port answers, for a human who opens the URL in a browser.
 const ROOT_TEXT: &str = "This Hull deployment is running. See https://docs.convex.dev/.";
 
-/// What the site port answers while no HTTP actions are deployed. The words are upstream's
-/// (wire protocols §10.2), so anyone grepping for them finds the same sentence.
-const NO_HTTP_ACTIONS_MESSAGE: &str = "This Convex deployment does not have HTTP actions enabled.";
-
 /// The router for the API port (3210): health and metadata routes (wire protocols §11) and the
-/// HTTP function API (§5); the sync WebSocket later. Unknown paths get a 404 error envelope.
+/// HTTP function API (§5), the push protocol (§8), environment variables (§9.1), log streaming
+/// (§9.5) and the minimal sync WebSocket (§6). Unknown paths get a 404 error envelope.
+/// HTTP actions are reachable under `/http/` (§10.1), without the CORS layer: layers apply only
+/// to the routes added before them, and apps answer their own OPTIONS requests.
 pub fn api_router(state: AppState) -> Router {
     Router::new()
         .merge(crate::functions::routes())
         .merge(crate::push::routes())
         .merge(crate::logs::routes())
+        .merge(crate::env_vars::routes())
+        .merge(crate::sync::routes())
         .route("/", get(root))
         .route("/version", get(version))
         .route("/instance_version", get(version))
         .route("/instance_name", get(instance_name))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(crate::cors::layer))
+        .route("/http/", any(crate::http_actions::api_prefixed))
+        .route("/http/{*path}", any(crate::http_actions::api_prefixed))
         .with_state(state)
 }
 
-/// The router for the site port (3211), which will serve HTTP actions. Until they exist, every
-/// path except `/version` (which upstream serves on both ports, for health checks) is a 404
-/// error envelope saying no HTTP actions are deployed.
+/// The router for the site port (3211): every path except `/version` (which upstream serves on
+/// both ports, for health checks) is an HTTP action of the deployed `http.js` router.
 pub fn site_router(state: AppState) -> Router {
-    Router::new().route("/version", get(version)).fallback(no_http_actions).with_state(state)
+    Router::new().route("/version", get(version)).fallback(crate::http_actions::site).with_state(state)
 }
 
 async fn root() -> &'static str {
@@ -55,10 +57,6 @@ async fn api_not_found(method: Method, uri: Uri) -> HttpError {
     Error::not_found("NotFound", message).into()
 }
 
-async fn no_http_actions() -> HttpError {
-    Error::not_found("NotFound", NO_HTTP_ACTIONS_MESSAGE).into()
-}
-
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
@@ -66,6 +64,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use crate::NO_HTTP_ACTIONS_MESSAGE;
 
     /// Upper bound on a response body read by these tests.
     const BODY_BYTES_MAX: usize = 1 << 20;
@@ -132,11 +131,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn site_every_path_is_a_404_envelope_saying_no_http_actions() {
+    async fn without_http_js_every_action_path_is_upstreams_404_text() {
         for (method, path) in [(Method::GET, "/"), (Method::POST, "/api/hook"), (Method::GET, "/instance_name")] {
             let answer = send(site_router(state()), method, path).await;
-            assert_eq!(answer, envelope(404, "NotFound", NO_HTTP_ACTIONS_MESSAGE), "{path}");
+            assert_eq!(answer, text(404, NO_HTTP_ACTIONS_MESSAGE), "{path}");
         }
+        let answer = send(api_router(state()), Method::GET, "/http/api/hook").await;
+        assert_eq!(answer, text(404, NO_HTTP_ACTIONS_MESSAGE));
     }
 
     #[tokio::test]

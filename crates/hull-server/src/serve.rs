@@ -64,6 +64,16 @@ impl Server {
         let (site, site_addr) =
             bind(SocketAddr::new(config.interface, config.site_port), "HTTP actions").await?;
         let state = state.with_site_port(site_addr.port());
+        // Functions see where they are served (`process.env.CONVEX_CLOUD_URL` / `_SITE_URL`);
+        // a wildcard interface is reached through loopback from this machine.
+        let reachable = |addr: SocketAddr| match addr.ip() {
+            ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()),
+            _ => addr,
+        };
+        state.application().set_canonical_urls(
+            &format!("http://{}", reachable(api_addr)),
+            &format!("http://{}", reachable(site_addr)),
+        );
         Ok(Server { api, site, api_addr, site_addr, state })
     }
 
@@ -91,6 +101,7 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
         let Server { api, site, state, .. } = self;
         let (stop, stopped) = watch::channel(false);
+        let state = state.with_stopping(stopped.clone());
         let mut servers = JoinSet::new();
         servers.spawn(serve_one(api, api_router(state.clone()), stopped.clone(), "API"));
         servers.spawn(serve_one(site, site_router(state), stopped, "HTTP actions"));
@@ -249,6 +260,35 @@ mod tests {
         stop.send(()).unwrap();
         running.await.unwrap().unwrap();
         assert!(TcpStream::connect(api).await.is_err(), "the API listener is closed after shutdown");
+    }
+
+    #[tokio::test]
+    async fn an_open_sync_socket_is_closed_at_shutdown() {
+        let server = Server::bind(&loopback_on_free_ports(), state()).await.unwrap();
+        let api = server.api_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(server.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let mut socket = TcpStream::connect(api).await.unwrap();
+        let upgrade = format!(
+            "GET /api/1.48.0/sync HTTP/1.1\r\nHost: {api}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        socket.write_all(upgrade.as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        socket.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 101");
+
+        let started = std::time::Instant::now();
+        stop.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        assert!(started.elapsed() < SHUTDOWN_GRACE / 2, "shutdown waited {:?} for the socket", started.elapsed());
+        // The upgraded socket outlives hyper's graceful shutdown; the session closes it itself
+        // (and so drops its handle on the deployment).
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(SHUTDOWN_GRACE / 2, socket.read_to_end(&mut rest)).await;
+        assert!(matches!(closed, Ok(Ok(_))), "the sync socket stayed open after shutdown");
     }
 
     #[tokio::test]

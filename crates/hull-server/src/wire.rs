@@ -141,7 +141,8 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), HttpError> {
     }
 }
 
-async fn read_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, HttpError> {
+/// Reads a whole body of at most `limit` bytes (413 `PayloadTooLarge` beyond it).
+pub async fn read_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, HttpError> {
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large(limit));
@@ -167,7 +168,7 @@ fn json_content_type(headers: &HeaderMap) -> bool {
 }
 
 /// `[LEVEL] message message`, the shape `ConvexHttpClient` parses (wire protocols §6.10).
-fn log_line(line: &LogLine) -> String {
+pub fn log_line(line: &LogLine) -> String {
     let level = match line.level {
         LogLevel::Log => "LOG",
         LogLevel::Info => "INFO",

@@ -19,7 +19,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve a deployment: the API (and, later, sync) on --port, HTTP actions on --site-port.
+    /// Serve a deployment: the API and the sync WebSocket on --port, HTTP actions on --site-port.
     Serve(ServeArgs),
     /// Print a new admin key for the deployment in --data-dir (for `npx convex ... --admin-key`
     /// or CONVEX_SELF_HOSTED_ADMIN_KEY).

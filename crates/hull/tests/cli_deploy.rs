@@ -4,7 +4,8 @@
 //! deployed functions are called over HTTP; a redeploy adds an index on a table with data; a
 //! schema that existing documents violate is refused with the CLI's message and changes
 //! nothing; `convex codegen` changes nothing live; the calls appear in the log stream; garbage
-//! Brotli and wrong admin keys get upstream's error envelopes.
+//! Brotli and wrong admin keys get upstream's error envelopes; `convex env set/remove` reach
+//! `process.env` in deployed functions; HTTP actions answer on the site port.
 //!
 //! Node.js is required: without it this test fails, saying so.
 
@@ -37,6 +38,8 @@ struct Server {
     child: Child,
     stderr_path: PathBuf,
     port: u16,
+    /// The site (HTTP actions) port.
+    site_port: u16,
 }
 
 impl Server {
@@ -100,7 +103,7 @@ fn serve(data_dir: &Path, logs: &Path) -> Server {
         .stderr(File::create(&stderr_path).unwrap())
         .spawn()
         .unwrap();
-    let mut server = Server { child, stderr_path, port };
+    let mut server = Server { child, stderr_path, port, site_port };
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() || http(port, "GET", "/version", &[], b"").0 != 200 {
         if let Some(status) = server.child.try_wait().unwrap() {
@@ -134,11 +137,19 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs the pinned CLI in `project` against `server`; returns its output (stdout + stderr).
+/// Runs the pinned CLI in `project` against `server`, typechecking off; returns its output
+/// (stdout + stderr).
 fn convex(project: &Path, server: &Server, key: &str, command: &[&str]) -> (bool, String) {
+    let mut command = command.to_vec();
+    command.extend(["--typecheck", "disable"]);
+    convex_command(project, server, key, &command)
+}
+
+/// Runs `npx convex <command> --url <server> --admin-key <key>` in `project`.
+fn convex_command(project: &Path, server: &Server, key: &str, command: &[&str]) -> (bool, String) {
     let output: Output = Command::new(node_modules().join(".bin/convex"))
         .args(command)
-        .args(["--url", &server.url(), "--admin-key", key, "--typecheck", "disable"])
+        .args(["--url", &server.url(), "--admin-key", key])
         .current_dir(project)
         .env_remove("CONVEX_DEPLOYMENT")
         .env_remove("CONVEX_DEPLOY_KEY")
@@ -266,4 +277,57 @@ fn the_real_convex_cli_deploys_redeploys_and_is_refused_like_upstream() {
     let (status, answer) = http(server.port, "POST", "/api/deploy2/start_push", &brotli, b"\xff\xfenot brotli at all");
     assert_eq!(status, 400, "{answer}");
     assert!(answer.starts_with(r#"{"code":"BadJsonBody","message":"Failed to buffer the request body"#), "{answer}");
+
+    // 9. `npx convex env set/remove` reach `process.env` in deployed functions.
+    let (ok, out) = convex_command(&project, &server, &key, &["env", "set", "GREETING", "hello from env"]);
+    assert!(ok, "env set failed:\n{out}\nserver:\n{}", server.stderr());
+    assert!(out.contains("Successfully set GREETING"), "{out}");
+    let (ok, out) = convex_command(&project, &server, &key, &["env", "set", "SECOND=two"]);
+    assert!(ok, "env set NAME=value failed:\n{out}");
+    let read = call(&server, "query", "util:env", serde_json::json!({"name": "GREETING"}));
+    assert_eq!(read["value"]["value"], "hello from env", "{read}");
+    let (status, answer) = http(server.port, "GET", "/api/list_environment_variables", &[("Authorization", &auth)], b"");
+    assert_eq!((status, answer.as_str()), (200, r#"{"environmentVariables":{"GREETING":"hello from env","SECOND":"two"}}"#));
+    // `env list` and `env get` read through system queries over the sync WebSocket.
+    let (ok, out) = convex_command(&project, &server, &key, &["env", "list", "--include-values"]);
+    assert!(ok, "env list failed:\n{out}\nserver:\n{}", server.stderr());
+    assert!(out.contains("GREETING=hello from env\nSECOND=two\n"), "{out}");
+    let (ok, out) = convex_command(&project, &server, &key, &["env", "get", "SECOND"]);
+    assert!(ok && out.trim() == "two", "env get failed:\n{out}");
+    let (ok, out) = convex_command(&project, &server, &key, &["env", "get", "MISSING"]);
+    assert!(ok && out.contains("Environment variable \"MISSING\" not found"), "{out}");
+    let (ok, out) = convex_command(&project, &server, &key, &["env", "remove", "GREETING"]);
+    assert!(ok && out.contains("Successfully unset GREETING"), "env remove failed:\n{out}");
+    let read = call(&server, "query", "util:env", serde_json::json!({"name": "GREETING"}));
+    assert_eq!(read["value"]["value"], serde_json::Value::Null, "{read}");
+    let site_url = call(&server, "query", "util:env", serde_json::json!({"name": "CONVEX_SITE_URL"}));
+    assert_eq!(site_url["value"]["value"], format!("http://127.0.0.1:{}", server.site_port), "{site_url}");
+    let (ok, out) = convex_command(&project, &server, &key, &["env", "set", "1BAD", "x"]);
+    assert!(!ok && out.contains("EnvironmentVariableNameInvalid"), "an invalid name was accepted:\n{out}");
+
+    // 10. HTTP actions on the site port, over a real socket.
+    let (status, answer) = http(server.site_port, "GET", "/hello", &[], b"");
+    assert_eq!((status, answer.as_str()), (200, "hello"));
+    let (status, answer) = http(server.site_port, "POST", "/files/a.txt?q=x", &[], b"abc");
+    assert_eq!((status, answer.as_str()), (200, r#"{"len":3,"path":"/files/a.txt","q":"x"}"#));
+    let (status, answer) = http(server.port, "POST", "/http/files/b.txt", &[], b"abcd");
+    assert_eq!((status, answer.as_str()), (200, r#"{"len":4,"path":"/files/b.txt","q":null}"#));
+    let (status, answer) = http(server.site_port, "GET", "/unknown", &[], b"");
+    assert_eq!((status, answer.as_str()), (404, "No HttpAction routed for /unknown"));
+    let (status, _) = http(server.site_port, "PUT", "/hello", &[], b"");
+    assert_eq!(status, 404, "a method without a route");
+    // A body over the limit is refused from its declared length, before it is sent.
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, server.site_port)).unwrap();
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
+    let head = format!(
+        "POST /files/big HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        hull_server::HTTP_ACTION_BODY_LIMIT + 1
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains(r#""code":"PayloadTooLarge""#), "{response}");
+    let (status, answer) = http(server.site_port, "GET", "/version", &[], b"");
+    assert_eq!(status, 200, "{answer}");
 }

@@ -23,8 +23,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-const NO_HTTP_ACTIONS: &str =
-    r#"{"code":"NotFound","message":"This Convex deployment does not have HTTP actions enabled."}"#;
+/// Upstream's answer (404 `text/plain`) while no `http.js` is deployed (wire protocols §10.2).
+const NO_HTTP_ACTIONS: &str = "This Convex deployment does not have HTTP actions enabled.";
 
 /// A running (or exited) `hull` process; killed and reaped on drop.
 struct Hull {
@@ -185,6 +185,7 @@ fn serve_answers_health_routes_and_404_envelopes_on_both_ports() {
     for path in ["/no/such/path", "/", "/api/hook"] {
         let missing = hull.get(hull.site_port, path);
         assert_eq!((missing.status, missing.body.as_str()), (404, NO_HTTP_ACTIONS), "{path}");
+        assert!(missing.content_type.starts_with("text/plain"), "{missing:?}");
     }
 
     let expected_line = format!(

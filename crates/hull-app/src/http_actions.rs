@@ -1,0 +1,68 @@
+//! HTTP actions: requests to the site port served by the deployed `http.js` router. Routing
+//! (exact path first, then the longest path prefix, per method) happens inside the router's
+//! own JavaScript, as upstream's does (`runRequest`), so an unrouted request gets the router's
+//! `404 No HttpAction routed for <path>`.
+
+use hull_js::{HttpRequest, HttpResponse};
+
+use crate::{Application, FunctionError};
+
+/// The module holding the app's HTTP router.
+const HTTP_MODULE: &str = "http.js";
+
+/// What serving one request came to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpActionResult {
+    /// Nothing is deployed at `http.js`: upstream answers 404 "This Convex deployment does not
+    /// have HTTP actions enabled."
+    NotEnabled,
+    /// The handler's response (the router's own 404 for unrouted requests).
+    Response(HttpResponse),
+    /// The handler threw: upstream answers 500 with the request id and the error.
+    Error {
+        /// Random hex id of this request (`[Request ID: <id>]`).
+        request_id: String,
+        /// The error.
+        error: FunctionError,
+    },
+}
+
+impl Application {
+    /// Serves `request` (method upper-case; HEAD is served as GET by the caller) with the
+    /// deployed `http.js` router. Blocks until the handler's response is complete. `Err` is for
+    /// failures that are not the handler's (overload, storage).
+    pub fn run_http_action(&self, request: HttpRequest) -> hull_errors::Result<HttpActionResult> {
+        let deployment = self.current();
+        let Some(workers) = deployment.workers.as_ref().filter(|_| deployment.modules.contains(HTTP_MODULE)) else {
+            return Ok(HttpActionResult::NotEnabled);
+        };
+        let request_id = crate::call::request_id();
+        let identifier = format!("{} {}", request.method, url_path(&request.url));
+        let database = self.inner.database.clone();
+        let started = std::time::Instant::now();
+        let started_ms = crate::logs::now_ms() as f64;
+        let outcome = workers.run(move |runtime| runtime.run_http_action(&request, &database))?;
+        let result = outcome.result.map_err(FunctionError::from);
+        self.inner.executions.record(crate::logs::FunctionExecution {
+            cursor_ms: 0,
+            udf_type: hull_js::UdfType::HttpAction,
+            identifier,
+            log_lines: outcome.logs,
+            started_ms,
+            execution_time_ms: started.elapsed().as_secs_f64() * 1000.0,
+            error: result.as_ref().err().map(|e| e.message.clone()),
+            request_id: request_id.clone(),
+        });
+        Ok(match result {
+            Ok(response) => HttpActionResult::Response(response),
+            Err(error) => HttpActionResult::Error { request_id, error },
+        })
+    }
+}
+
+/// The path of an absolute URL, for log identifiers.
+fn url_path(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    path.split(['?', '#']).next().unwrap_or(path)
+}

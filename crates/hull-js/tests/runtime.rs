@@ -239,6 +239,7 @@ fn analysis_finds_every_function_route_and_cron() {
             ("/channels", "GET"),
             ("/channels", "POST"),
             ("/form", "POST"),
+            ("/guarded", "GET"),
             ("/hello", "GET"),
             ("/proxy", "GET"),
             ("/stream", "GET"),

@@ -316,6 +316,15 @@ fn the_real_convex_cli_deploys_redeploys_and_is_refused_like_upstream() {
     assert_eq!((status, answer.as_str()), (404, "No HttpAction routed for /unknown"));
     let (status, _) = http(server.site_port, "PUT", "/hello", &[], b"");
     assert_eq!(status, 404, "a method without a route");
+    // An HTTP action guarded by a token set with `npx convex env set`: 401 without it, 200 with it.
+    let (ok, out) = convex_command(&project, &server, &key, &["env", "set", "WEBHOOK_TOKEN", "s3cret"]);
+    assert!(ok, "env set failed:\n{out}");
+    let (status, answer) = http(server.site_port, "GET", "/guarded", &[], b"");
+    assert_eq!((status, answer.as_str()), (401, "unauthorized"));
+    let (status, _) = http(server.site_port, "GET", "/guarded", &[("Authorization", "Bearer wrong")], b"");
+    assert_eq!(status, 401);
+    let (status, answer) = http(server.site_port, "GET", "/guarded", &[("Authorization", "Bearer s3cret")], b"");
+    assert_eq!((status, answer.as_str()), (200, "welcome"));
     // A body over the limit is refused from its declared length, before it is sent.
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, server.site_port)).unwrap();
     stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();

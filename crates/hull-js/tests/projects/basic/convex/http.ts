@@ -42,6 +42,20 @@ http.route({
   }),
 });
 
+// A webhook-style endpoint guarded by a shared token from the environment: 401 without the
+// right Authorization header, 200 with it.
+http.route({
+  path: "/guarded",
+  method: "GET",
+  handler: httpAction(async (_ctx, request) => {
+    const expected = process.env.WEBHOOK_TOKEN;
+    if (!expected || request.headers.get("authorization") !== `Bearer ${expected}`) {
+      return new Response("unauthorized", { status: 401 });
+    }
+    return new Response("welcome", { status: 200 });
+  }),
+});
+
 http.route({
   path: "/boom",
   method: "GET",

@@ -35,7 +35,7 @@ fn free_port() -> u16 {
 fn write_project(dir: &Path) {
     let convex = dir.join("convex");
     std::fs::create_dir_all(&convex).unwrap();
-    std::fs::write(dir.join("package.json"), r#"{"name":"bench-project","private":true,"type":"module"}"#).unwrap();
+    std::fs::write(dir.join("package.json"), r#"{"name":"bench-project","private":true,"type":"module","dependencies":{"convex":"1.48.0"}}"#).unwrap();
     std::os::unix::fs::symlink(repo_root().join("npm/node_modules"), dir.join("node_modules")).unwrap();
     std::fs::write(
         convex.join("schema.ts"),

@@ -98,13 +98,6 @@ fn prefix_of(key: &[u8]) -> &[u8] {
     &key[..key.len().min(KEY_PREFIX_LEN)]
 }
 
-fn holds_one_key(range: &KeyRange) -> bool {
-    match &range.end {
-        Some(end) => end.len() == range.start.len() + 1 && end.starts_with(&range.start) && end.last() == Some(&0),
-        None => false,
-    }
-}
-
 fn revision(key: DocumentKey, ts: i64, json: Option<String>, prev_ts: Option<i64>) -> Result<DocumentRow> {
     let value = json.ok_or_else(|| corrupt("a live index row points at a missing or deleted revision"))?;
     Ok(DocumentRow { ts: Timestamp(ts as u64), key, value: Some(value), prev_ts: prev_ts.map(|t| Timestamp(t as u64)) })
@@ -135,8 +128,8 @@ pub(crate) fn index_scan(
     order: Order,
     limit: usize,
 ) -> Result<ScanPage> {
-    if holds_one_key(range) {
-        return point_read(connection, index, snapshot, &range.start);
+    if let Some(key) = range.single_key() {
+        return point_read(connection, index, snapshot, key);
     }
     let fetch = limit.saturating_add(1 + EXTRA_KEYS_PER_PAGE_MAX);
     let fetch_sql = i64::try_from(fetch).unwrap_or(i64::MAX);

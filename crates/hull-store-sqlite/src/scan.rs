@@ -56,8 +56,8 @@ pub(crate) fn index_scan(
     order: Order,
     limit: usize,
 ) -> Result<ScanPage> {
-    if holds_one_key(range) {
-        return point_read(conn, context, index, snapshot, &range.start);
+    if let Some(key) = range.single_key() {
+        return point_read(conn, context, index, snapshot, key);
     }
     let error = |err| storage_error(context, "scanning an index", err);
     let sql = match (order, range.end.is_some()) {
@@ -105,14 +105,6 @@ pub(crate) fn index_scan(
 
 fn last_examined(page: &ScanPage, trailing_tombstone: Option<Vec<u8>>) -> Option<Vec<u8>> {
     trailing_tombstone.or_else(|| page.entries.last().map(|entry| entry.key.clone()))
-}
-
-/// True when `range` is exactly `[k, k ++ [0])`, which holds the key `k` and nothing else.
-fn holds_one_key(range: &KeyRange) -> bool {
-    match &range.end {
-        Some(end) => end.len() == range.start.len() + 1 && end.starts_with(&range.start) && end.last() == Some(&0),
-        None => false,
-    }
 }
 
 fn point_read(

@@ -127,6 +127,15 @@ impl KeyRange {
         KeyRange { start: prefix.to_vec(), end: prefix_end(prefix) }
     }
 
+    /// The one key this range holds, when it is exactly `[k, k ++ [0])` (a point read: engines
+    /// answer it with one seek instead of a scan).
+    pub fn single_key(&self) -> Option<&[u8]> {
+        match &self.end {
+            Some(end) if end.len() == self.start.len() + 1 && end.starts_with(&self.start) && end.last() == Some(&0) => Some(&self.start),
+            _ => None,
+        }
+    }
+
     /// True when no key lies in the range.
     pub fn is_empty(&self) -> bool {
         matches!(&self.end, Some(end) if end.as_slice() <= self.start.as_slice())

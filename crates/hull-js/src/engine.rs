@@ -1814,10 +1814,11 @@ fn function_name<'a>(
             "{op}: calling functions through component references is not supported yet"
         )));
     }
-    if args.get("functionHandle").is_some() {
-        return Err(dev(format!(
-            "{op}: calling functions through function handles is not supported yet"
-        )));
+    if let Some(handle) = args.get("functionHandle") {
+        return handle
+            .as_str()
+            .and_then(crate::syscalls::function_handle_path)
+            .ok_or_else(|| dev(format!("Invalid function handle for {op}: {handle}")));
     }
     Err(dev(format!(
         "Invalid arguments for {op}: expected one of `name`, `reference` or `functionHandle`"
@@ -1985,7 +1986,7 @@ fn action_syscall(
         }
         "1.0/getDeploymentMetadata" => Ok(crate::syscalls::deployment_metadata()),
         "1.0/getRequestMetadata" => Ok(crate::syscalls::request_metadata()),
-        "1.0/createFunctionHandle" => Err(dev("Function handles are not supported yet")),
+        "1.0/createFunctionHandle" => crate::syscalls::create_function_handle(args),
         "1.0/createServiceToken" | "1.0/getServiceUrl" => {
             Err(dev(format!("{op} is not supported yet")))
         }

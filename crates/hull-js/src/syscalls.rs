@@ -38,6 +38,31 @@ impl From<Error> for SyscallError {
 /// A syscall's JSON result.
 pub type SyscallResult = Result<Json, SyscallError>;
 
+/// What every function handle starts with (the convex library's `isFunctionHandle`).
+pub const FUNCTION_HANDLE_PREFIX: &str = "function://";
+
+/// `createFunctionHandle(ref)`: a string that `ctx.runQuery`/`runMutation`/`runAction` (and,
+/// later, the scheduler) accept in place of the reference. It names the function by its path,
+/// so it stays valid across deploys as long as the function exists; internal functions may be
+/// addressed, as in Convex (a handle is how trusted code passes a callable around).
+pub(crate) fn create_function_handle(args: &Json) -> Result<Json, SyscallError> {
+    if args.get("reference").is_some() {
+        return Err(dev("createFunctionHandle: component references are not supported (this deployment has no components)"));
+    }
+    let name = arg_str(args, "name", "1.0/createFunctionHandle")?;
+    let (module, function) = name.split_once(':').unwrap_or((name, "default"));
+    let module = module.strip_suffix(".js").unwrap_or(module);
+    if module.is_empty() || function.is_empty() {
+        return Err(dev(format!("createFunctionHandle: invalid function name {name:?}")));
+    }
+    Ok(Json::String(format!("{FUNCTION_HANDLE_PREFIX}{module}:{function}")))
+}
+
+/// The function path a handle made by [`create_function_handle`] addresses.
+pub(crate) fn function_handle_path(handle: &str) -> Option<&str> {
+    handle.strip_prefix(FUNCTION_HANDLE_PREFIX).filter(|path| path.contains(':') && !path.starts_with(':'))
+}
+
 /// The system table holding `audit()` records written by mutations.
 pub const AUDIT_LOG_TABLE: &str = "_audit_log";
 
@@ -366,7 +391,7 @@ impl SyscallState {
                 }
                 Ok(json!(count))
             }
-            "1.0/createFunctionHandle" => Err(dev("Function handles are not supported yet")),
+            "1.0/createFunctionHandle" => create_function_handle(args),
             "1.0/signJwt" => {
                 // MutationAuth only: the library exposes signJwt on mutation contexts.
                 if self.kind != UdfType::Mutation {

@@ -2350,3 +2350,17 @@ fn audit_records_are_written_with_the_mutation() {
     assert_eq!(record["body"]["action"], "document.viewed");
     assert_eq!(record["body"]["detail"], json!({"by": "test", "at": now_ms, "ip": null}));
 }
+
+#[test]
+fn function_handles_call_the_function_they_name() {
+    let push = PushRequest::parse(include_str!("fixtures/auth.push.json")).unwrap();
+    let mut rt = JsRuntime::new(ModuleMap::new(push.modules), RuntimeConfig::default()).unwrap();
+    let db = Database::open(Arc::new(MemoryPersistence::new())).unwrap();
+    let outcome = rt.run_action("whoami:viaHandleInAction", &json!({}), &db).unwrap();
+    let result = outcome.result.unwrap().to_json();
+    assert_eq!(result["result"], json!(42.0));
+    assert!(result["handle"].as_str().unwrap().starts_with("function://"), "{result}");
+    let mut tx = db.begin();
+    let outcome = rt.run_mutation("whoami:viaHandleInMutation", &json!({}), &mut tx).unwrap();
+    assert_eq!(outcome.result.unwrap().to_json(), json!(10.0));
+}

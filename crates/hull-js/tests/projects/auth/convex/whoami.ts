@@ -1,6 +1,7 @@
 import { v } from "convex/values";
-import { log } from "convex/server";
-import { mutation, query } from "./_generated/server";
+import { createFunctionHandle, log } from "convex/server";
+import { action, internalQuery, mutation, query } from "./_generated/server";
+import { internal } from "./_generated/api";
 
 // Auth fixture: auth.config.ts is what this project is for (JsRuntime::evaluate_auth_config).
 export const whoami = query({
@@ -28,5 +29,27 @@ export const audited = mutation({
       throw new Error("rolled back");
     }
     return null;
+  },
+});
+
+// Function handles: created from a reference, then called in place of it.
+export const secret = internalQuery({
+  args: { n: v.number() },
+  handler: async (_ctx, { n }) => n * 2,
+});
+
+export const viaHandleInAction = action({
+  args: {},
+  handler: async (ctx) => {
+    const handle = await createFunctionHandle(internal.whoami.secret);
+    return { handle, result: await ctx.runQuery(handle, { n: 21 }) };
+  },
+});
+
+export const viaHandleInMutation = mutation({
+  args: {},
+  handler: async (ctx) => {
+    const handle = await createFunctionHandle(internal.whoami.secret);
+    return await ctx.runQuery(handle, { n: 5 });
   },
 });

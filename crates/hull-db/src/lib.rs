@@ -28,6 +28,7 @@ pub mod reads;
 pub mod schema;
 pub mod subscription;
 mod transaction;
+pub mod vector;
 pub mod write_log;
 
 pub use database::Database;

@@ -309,7 +309,27 @@ pub struct TableDefinition {
     pub document_type: Validator,
     /// Database indexes (not search or vector indexes).
     pub indexes: Vec<IndexDefinition>,
+    /// Vector indexes (`.vectorIndex(name, {vectorField, dimensions, filterFields})`).
+    pub vector_indexes: Vec<VectorIndexDefinition>,
 }
+
+/// One vector index declared in a schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VectorIndexDefinition {
+    /// The index name (`indexDescriptor`).
+    pub name: String,
+    /// The field holding the vector (an array of float64).
+    pub vector_field: String,
+    /// The vectors' length.
+    pub dimensions: usize,
+    /// Fields a search may filter on with equality.
+    pub filter_fields: Vec<String>,
+}
+
+/// Vector dimensions Convex allows (`vectorIndex` docs: 2 to 4096).
+pub const VECTOR_DIMENSIONS_MIN: usize = 2;
+/// See [`VECTOR_DIMENSIONS_MIN`].
+pub const VECTOR_DIMENSIONS_MAX: usize = 4096;
 
 /// A deployment's schema.
 #[derive(Clone, Debug, PartialEq)]
@@ -346,7 +366,25 @@ impl Schema {
                     .collect::<Result<Vec<_>>>()?;
                 indexes.push(IndexDefinition { name: index_name.to_owned(), fields });
             }
-            if tables.insert(name.to_owned(), TableDefinition { name: name.to_owned(), document_type, indexes }).is_some() {
+            let mut vector_indexes = Vec::new();
+            for index in table.get("vectorIndexes").and_then(|i| i.as_array()).into_iter().flatten() {
+                let index_name =
+                    index.get("indexDescriptor").and_then(|n| n.as_str()).ok_or_else(|| invalid("vector index without indexDescriptor"))?;
+                let vector_field = index.get("vectorField").and_then(|f| f.as_str()).ok_or_else(|| invalid(format!("vector index {index_name} without vectorField")))?;
+                let dimensions = index
+                    .get("dimensions")
+                    .and_then(|d| d.as_u64())
+                    .map(|d| d as usize)
+                    .filter(|d| (VECTOR_DIMENSIONS_MIN..=VECTOR_DIMENSIONS_MAX).contains(d))
+                    .ok_or_else(|| invalid(format!("vector index {index_name}: dimensions must be between {VECTOR_DIMENSIONS_MIN} and {VECTOR_DIMENSIONS_MAX}")))?;
+                let filter_fields = index
+                    .get("filterFields")
+                    .and_then(|f| f.as_array())
+                    .map(|f| f.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                vector_indexes.push(VectorIndexDefinition { name: index_name.to_owned(), vector_field: vector_field.to_owned(), dimensions, filter_fields });
+            }
+            if tables.insert(name.to_owned(), TableDefinition { name: name.to_owned(), document_type, indexes, vector_indexes }).is_some() {
                 return Err(invalid(format!("table {name} is defined twice")));
             }
         }

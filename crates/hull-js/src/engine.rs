@@ -1792,6 +1792,34 @@ fn check_result(
     }
 }
 
+/// `ctx.vectorSearch(table, index, {vector, limit, filter})`: `{query: {indexName: "t.i",
+/// limit, vector, expressions}}` in, `{results: [{_id, _score}]}` out.
+fn vector_search(db: &hull_db::Database, args: &serde_json::Value) -> SyscallResult {
+    use crate::syscalls::dev;
+    let query = args.get("query").ok_or_else(|| dev("Invalid arguments for 1.0/actions/vectorSearch: missing `query`"))?;
+    let index_name = query.get("indexName").and_then(|i| i.as_str()).unwrap_or("");
+    let (table, index) = index_name
+        .split_once('.')
+        .ok_or_else(|| dev(format!("Invalid vector index name {index_name:?}: expected \"<table>.<index>\"")))?;
+    let vector: Vec<f64> = query
+        .get("vector")
+        .and_then(|v| v.as_array())
+        .and_then(|items| items.iter().map(|n| n.as_f64()).collect())
+        .ok_or_else(|| dev("`vector` must be a non-empty Array of numbers in vectorSearch"))?;
+    let limit = match query.get("limit") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(limit) => Some(limit.as_f64().filter(|l| *l >= 0.0 && l.fract() == 0.0).ok_or_else(|| dev("vectorSearch: `limit` must be a whole number"))? as usize),
+    };
+    let filter = match query.get("expressions") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(json) => Some(hull_db::query::Expression::from_json(json)?),
+    };
+    let results = db.vector_search(table, index, &vector, limit, filter.as_ref())?;
+    Ok(serde_json::json!({
+        "results": results.iter().map(|(id, score)| serde_json::json!({"_id": id.encode(), "_score": score})).collect::<Vec<_>>(),
+    }))
+}
+
 /// Mutations run by actions are retried this many times on conflicts.
 const NESTED_MUTATION_RETRIES: usize = 10;
 
@@ -1811,7 +1839,7 @@ fn function_name<'a>(
     }
     if args.get("reference").is_some() {
         return Err(dev(format!(
-            "{op}: calling functions through component references is not supported yet"
+            "{op}: component references address functions of components, and this deployment has no components (pushes with components are refused)"
         )));
     }
     if let Some(handle) = args.get("functionHandle") {
@@ -1987,13 +2015,18 @@ fn action_syscall(
         "1.0/getDeploymentMetadata" => Ok(crate::syscalls::deployment_metadata()),
         "1.0/getRequestMetadata" => Ok(crate::syscalls::request_metadata()),
         "1.0/createFunctionHandle" => crate::syscalls::create_function_handle(args),
+        // Convex-managed services (e.g. "ai-gateway") exist only on Convex's cloud; "the backend
+        // decides which names it accepts", and a self-hosted deployment accepts none.
         "1.0/createServiceToken" | "1.0/getServiceUrl" => {
-            Err(dev(format!("{op} is not supported yet")))
+            let service = args.get("service").and_then(|s| s.as_str()).unwrap_or("");
+            Err(dev(format!(
+                "Unknown service \"{service}\": this self-hosted deployment offers no Convex-managed services; call the provider's API directly with fetch()."
+            )))
         }
         "1.0/actions/schedule" | "1.0/actions/cancel_job" => {
             Err(dev(format!("{op}: the scheduler is not supported yet")))
         }
-        "1.0/actions/vectorSearch" => Err(dev("vector search is not supported yet")),
+        "1.0/actions/vectorSearch" => vector_search(db, args),
         // Audit records are written atomically with a mutation's effects; an action has none.
         "1.0/auditLog" => Err(dev("AuditLogNotSupportedInAction: audit logs can only be written from mutations (an action's effects are not transactional); call a mutation that writes the record.")),
         "1.0/storageGetUrl"

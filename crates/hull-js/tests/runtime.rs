@@ -1543,7 +1543,7 @@ fn actions_run_actions_each_in_its_own_execution() {
             // A bare module name addresses its default export.
             "Could not find function for 'calls:default'. Did you forget to run `npx convex dev`?",
             "Invalid arguments for 1.0/actions/query: expected one of `name`, `reference` or `functionHandle`",
-            "1.0/actions/query: calling functions through component references is not supported yet",
+            "1.0/actions/query: component references address functions of components, and this deployment has no components (pushes with components are refused)",
             // Function handles work (see function_handles_call_the_function_they_name); this
             // one is malformed.
             r#"Invalid function handle for 1.0/actions/mutation: "function://x""#,
@@ -2250,7 +2250,9 @@ fn unsupported_ops_fail_clearly() {
         json!([
             "1.0/actions/schedule: the scheduler is not supported yet",
             "1.0/storageGetUrl: file storage is not supported yet",
-            "vector search is not supported yet",
+            // Vector search works (see vector_search_returns_the_nearest_documents); this
+            // project declares no vector index.
+            "Index channels.by_embedding not found: declare it with .vectorIndex() in your schema.",
             "ok",
         ])
     );
@@ -2366,4 +2368,38 @@ fn function_handles_call_the_function_they_name() {
     let mut tx = db.begin();
     let outcome = rt.run_mutation("whoami:viaHandleInMutation", &json!({}), &mut tx).unwrap();
     assert_eq!(outcome.result.unwrap().to_json(), json!(10.0));
+}
+
+#[test]
+fn vector_search_returns_the_nearest_documents() {
+    let push = PushRequest::parse(include_str!("fixtures/vectors.push.json")).unwrap();
+    let db = Database::open(Arc::new(MemoryPersistence::new())).unwrap();
+    let schema = Schema::parse(&JsRuntime::evaluate_schema(push.schema.as_ref().unwrap(), RuntimeConfig::default()).unwrap()).unwrap();
+    db.run(0, |tx| tx.set_schema(Some(schema.clone()))).unwrap();
+    let mut rt = JsRuntime::new(ModuleMap::new(push.modules), RuntimeConfig::default()).unwrap();
+    let mut ids = Vec::new();
+    for (embedding, kind, text) in [([1.0, 0.0, 0.0], "a", "east"), ([0.9, 0.1, 0.0], "b", "east-ish"), ([0.0, 1.0, 0.0], "a", "north"), ([-1.0, 0.0, 0.0], "a", "west")] {
+        let mut tx = db.begin();
+        let id = rt.run_mutation("snippets:add", &json!({"embedding": embedding, "kind": kind, "text": text}), &mut tx).unwrap().result.unwrap().to_json();
+        db.commit(tx).unwrap();
+        ids.push(id);
+    }
+    let search = |rt: &mut JsRuntime, args: Json| rt.run_action("snippets:similar", &args, &db).unwrap().result;
+    let results = search(&mut rt, json!({"vector": [1.0, 0.0, 0.0], "limit": 3.0})).unwrap().to_json();
+    let order: Vec<&Json> = results.as_array().unwrap().iter().map(|r| &r["_id"]).collect();
+    assert_eq!(order, vec![&ids[0], &ids[1], &ids[2]], "nearest first: {results}");
+    assert!((results[0]["_score"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    // A filter on a filter field; the default limit (10) returns every match.
+    let results = search(&mut rt, json!({"vector": [1.0, 0.0, 0.0], "kind": "a"})).unwrap().to_json();
+    let order: Vec<&Json> = results.as_array().unwrap().iter().map(|r| &r["_id"]).collect();
+    assert_eq!(order, vec![&ids[0], &ids[2], &ids[3]]);
+    // Wrong dimensions, a bad limit, and a filter on a field that is not a filter field.
+    let error = search(&mut rt, json!({"vector": [1.0, 0.0]})).unwrap_err();
+    assert!(error.message.contains("needs a vector of 3 dimensions; got 2"), "{}", error.message);
+    let error = search(&mut rt, json!({"vector": [1.0, 0.0, 0.0], "limit": 257.0})).unwrap_err();
+    assert!(error.message.contains("between 1 and 256"), "{}", error.message);
+    let error = rt.run_action("snippets:filterOnText", &json!({}), &db).unwrap().result.unwrap_err();
+    assert!(error.message.contains("\"text\", which is not one of the index's filterFields (kind)"), "{}", error.message);
+    let error = rt.run_action("snippets:serviceToken", &json!({}), &db).unwrap().result.unwrap_err();
+    assert!(error.message.contains("Unknown service \"ai-gateway\": this self-hosted deployment offers no Convex-managed services"), "{}", error.message);
 }

@@ -1250,8 +1250,8 @@ impl JsRuntime {
     /// (mutations commit, retrying on conflicts); `ctx.runAction` runs another action. They
     /// see the real clock and randomness, and may use timers and `fetch`.
     ///
-    /// Not yet supported in actions: the scheduler, storage and vector search (each fails with
-    /// a clear "not supported yet" error).
+    /// Not yet available in actions: the scheduler and file storage (each fails with a clear
+    /// error until their issues land).
     pub fn run_action(
         &mut self,
         path: &str,

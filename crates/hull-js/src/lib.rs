@@ -34,7 +34,8 @@
 //! - Actions may use timers (the loop sleeps until the next one is due, within the action's
 //!   wall-clock limit) and `fetch` (a blocking `ureq` client on rustls/ring; requests started
 //!   together run on parallel threads; failures reject with a `TypeError`). The scheduler and
-//!   storage fail with "not supported yet".
+//!   file storage fail with a clear error until their issues land; vector search is an exact
+//!   scan (`hull_db::Database::vector_search`).
 //! - A microtask checkpoint that ends with an unhandled promise rejection fails the request
 //!   with that rejection, as Convex does.
 //! - `ctx.auth.getUserIdentity()` returns the identity the host gives with

@@ -35,6 +35,16 @@ pub enum Caller {
     },
 }
 
+/// Where a request comes from: recorded in server-key audit entries, and used to refuse server
+/// keys presented by a browser.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestOrigin {
+    /// The client's socket address, when known.
+    pub client_address: Option<String>,
+    /// The request carries an `Origin` or `Sec-Fetch-*` header of a browser context.
+    pub from_browser: bool,
+}
+
 impl Caller {
     fn is_admin(&self) -> bool {
         matches!(self, Caller::Admin { .. })
@@ -166,6 +176,15 @@ impl Application {
             request_id: request_id.clone(),
         });
         outcome(result, logs)
+    }
+
+    /// Checks that `caller`'s credentials are still good (a server key may have been revoked or
+    /// a token expired since it was presented). Long-lived connections call this before every
+    /// function run and periodically; an `Err` ends the session with an auth error.
+    pub fn revalidate(&self, caller: &Caller) -> Result<()> {
+        match caller {
+            Caller::Anonymous | Caller::Admin { .. } => Ok(()),
+        }
     }
 
     /// The function executions recorded after `cursor_ms` (log streaming) and the cursor to

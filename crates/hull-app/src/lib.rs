@@ -50,7 +50,7 @@ use hull_errors::Result;
 use parking_lot::{Mutex, RwLock};
 
 pub use admin_key::{AdminKeys, InstanceSecret, BAD_ADMIN_KEY_MESSAGE};
-pub use call::{CallKind, CallOutcome, Caller, FunctionError, UserIdentity, NOT_ADMIN_MESSAGE};
+pub use call::{CallKind, CallOutcome, Caller, FunctionError, RequestOrigin, UserIdentity, NOT_ADMIN_MESSAGE};
 pub use deploy::{
     DeploySummary, IndexChange, IndexSpec, ModuleHash, PushPlan, SchemaEvaluation, SchemaStatus, TableEvaluation,
 };

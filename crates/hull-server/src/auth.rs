@@ -3,7 +3,7 @@
 
 use axum::http::{header, HeaderMap, Uri};
 use base64::Engine as _;
-use hull_app::{Application, Caller, UserIdentity};
+use hull_app::{Application, Caller, RequestOrigin, UserIdentity};
 use hull_errors::{Code, Error, Result};
 
 /// Length of the scheme prefix (`Convex ` / `Bearer `); a header no longer than this is
@@ -99,18 +99,56 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The peer address of a request, when the server was started with connect info (it always is;
+/// routers driven directly in tests are not).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> std::result::Result<Peer, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Peer(info.map(|info| info.0)))
+    }
+}
+
+/// The caller of an HTTP request: its credentials, checked, with where it came from.
+pub fn request_caller(application: &Application, headers: &HeaderMap, uri: &Uri, peer: Peer) -> Result<Caller> {
+    caller(application, credentials(headers, uri)?, &request_origin(headers, peer.0))
+}
+
+/// Where a request comes from: its peer address, and whether a browser sent it (an `Origin`
+/// header, or `Sec-Fetch-*` headers, which browsers add and other clients do not).
+pub fn request_origin(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> RequestOrigin {
+    let from_browser = headers.contains_key(header::ORIGIN)
+        || headers.keys().any(|name| name.as_str().starts_with("sec-fetch-"));
+    RequestOrigin { client_address: peer.map(|addr| addr.to_string()), from_browser }
+}
+
 /// The caller the credentials prove: admin keys are checked against the application (401
 /// `BadAdminKey` when wrong) and acting-as identities decoded (400 `HeaderParseFailure` when
 /// malformed).
-pub fn caller(application: &Application, credentials: Credentials) -> Result<Caller> {
+pub fn caller(application: &Application, credentials: Credentials, origin: &RequestOrigin) -> Result<Caller> {
     match credentials {
         Credentials::None => Ok(Caller::Anonymous),
         Credentials::AdminKey { key, acting_as } => {
-            application.check_admin_key(&key)?;
             let acting_as = acting_as.map(|encoded| decode_identity(&encoded)).transpose()?;
-            Ok(Caller::Admin { acting_as })
+            admin_token_caller(application, &key, acting_as, origin)
         }
     }
+}
+
+/// The caller an admin-style credential proves, from HTTP (`Authorization: Convex ...`) or a
+/// sync `Authenticate` with `tokenType: "Admin"`.
+pub fn admin_token_caller(
+    application: &Application,
+    key: &str,
+    acting_as: Option<UserIdentity>,
+    _origin: &RequestOrigin,
+) -> Result<Caller> {
+    application.check_admin_key(key)?;
+    Ok(Caller::Admin { acting_as })
 }
 
 fn decode_identity(encoded: &str) -> Result<UserIdentity> {

@@ -11,7 +11,7 @@ use hull_app::{CallKind, Caller, FunctionPath};
 use hull_errors::{Code, Error};
 use serde::Deserialize;
 
-use crate::auth::{self, Credentials};
+use crate::auth::{self, Credentials, Peer};
 use crate::wire::{self, ValueFormat, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE};
 use crate::{AppState, HttpError};
 
@@ -53,33 +53,33 @@ pub fn routes() -> Router<AppState> {
         .route("/api/check_admin_key", get(check_admin_key))
 }
 
-async fn query(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
-    respond(udf_post(state, headers, uri, body, CallKind::Query).await)
+async fn query(State(state): State<AppState>, peer: Peer, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    respond(udf_post(state, peer, headers, uri, body, CallKind::Query).await)
 }
 
-async fn mutation(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
-    respond(udf_post(state, headers, uri, body, CallKind::Mutation).await)
+async fn mutation(State(state): State<AppState>, peer: Peer, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    respond(udf_post(state, peer, headers, uri, body, CallKind::Mutation).await)
 }
 
-async fn action(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
-    respond(udf_post(state, headers, uri, body, CallKind::Action).await)
+async fn action(State(state): State<AppState>, peer: Peer, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    respond(udf_post(state, peer, headers, uri, body, CallKind::Action).await)
 }
 
 fn respond(result: Result<Response, HttpError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn udf_post(state: AppState, headers: HeaderMap, uri: Uri, body: Body, kind: CallKind) -> Result<Response, HttpError> {
-    let caller = auth::caller(state.application(), auth::credentials(&headers, &uri)?)?;
+async fn udf_post(state: AppState, peer: Peer, headers: HeaderMap, uri: Uri, body: Body, kind: CallKind) -> Result<Response, HttpError> {
+    let caller = auth::request_caller(state.application(), &headers, &uri, peer)?;
     let request: UdfPostRequest = wire::read_json(&headers, body, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE).await?;
     let format = ValueFormat::parse(request.format.as_deref())?;
     let path = FunctionPath::parse(&request.path)?;
     call(state, caller, kind, path, request.args, format).await
 }
 
-async fn function(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+async fn function(State(state): State<AppState>, peer: Peer, headers: HeaderMap, uri: Uri, body: Body) -> Response {
     let result = async {
-        let caller = auth::caller(state.application(), auth::credentials(&headers, &uri)?)?;
+        let caller = auth::request_caller(state.application(), &headers, &uri, peer)?;
         let request: FunctionPostRequest = wire::read_json(&headers, body, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE).await?;
         let format = ValueFormat::parse(request.format.as_deref())?;
         let Some(path) = request.path.or(request.reference) else {
@@ -98,9 +98,9 @@ async fn function(State(state): State<AppState>, headers: HeaderMap, uri: Uri, b
     respond(result.await)
 }
 
-async fn run(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+async fn run(State(state): State<AppState>, peer: Peer, Path(path): Path<String>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
     let result = async {
-        let caller = auth::caller(state.application(), auth::credentials(&headers, &uri)?)?;
+        let caller = auth::request_caller(state.application(), &headers, &uri, peer)?;
         let request: RunPostRequest = wire::read_json(&headers, body, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE).await?;
         let format = ValueFormat::parse(request.format.as_deref())?;
         let path = FunctionPath::parse_url_path(&path)?;
@@ -129,13 +129,13 @@ async fn call(
 
 /// `GET /api/check_admin_key`: 200 for a valid admin key, 401 `BadAdminKey` for a wrong one,
 /// 403 `BadDeployKey` without one (§11).
-async fn check_admin_key(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+async fn check_admin_key(State(state): State<AppState>, peer: Peer, headers: HeaderMap, uri: Uri) -> Response {
     let result = (|| -> Result<Response, HttpError> {
         let credentials = auth::credentials(&headers, &uri)?;
         if credentials == Credentials::None {
             return Err(Error::new(Code::Forbidden, "BadDeployKey", hull_app::NOT_ADMIN_MESSAGE).into());
         }
-        auth::caller(state.application(), credentials)?;
+        auth::caller(state.application(), credentials, &auth::request_origin(&headers, peer.0))?;
         let body = serde_json::json!({"success": true, "allowedOps": [], "isReadOnly": false});
         Ok(Json(body).into_response())
     })();

@@ -151,7 +151,7 @@ async fn serve_one(listener: TcpListener, router: Router, mut stopped: watch::Re
         // An error means the sender is gone, which also means: stop.
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(|err| {
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await.map_err(|err| {
         Error::internal("ServerFailed", format!("the {purpose} listener failed: {err}"))
     })
 }

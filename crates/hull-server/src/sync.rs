@@ -34,8 +34,9 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/api/{version}/sync", get(upgrade))
 }
 
-async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(hull_sync::protocol::MAX_CLIENT_MESSAGE_BYTES).on_upgrade(move |socket| run(state, socket))
+async fn upgrade(State(state): State<AppState>, peer: crate::auth::Peer, headers: axum::http::HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let origin = crate::auth::request_origin(&headers, peer.0);
+    ws.max_message_size(hull_sync::protocol::MAX_CLIENT_MESSAGE_BYTES).on_upgrade(move |socket| run(state, origin, socket))
 }
 
 /// One socket's state.
@@ -43,17 +44,20 @@ struct Session {
     state: AppState,
     received: ReceivedState,
     caller: Caller,
+    /// Where the socket's upgrade request came from.
+    origin: hull_app::RequestOrigin,
     /// The version the client has reached (the last Transition's end).
     version: StateVersion,
     /// Each query's last result, so a re-run sends only what changed.
     results: BTreeMap<u32, StateModification>,
 }
 
-async fn run(state: AppState, mut socket: WebSocket) {
+async fn run(state: AppState, origin: hull_app::RequestOrigin, mut socket: WebSocket) {
     let mut session = Session {
         state,
         received: ReceivedState::default(),
         caller: Caller::Anonymous,
+        origin,
         version: StateVersion::default(),
         results: BTreeMap::new(),
     };
@@ -108,12 +112,13 @@ impl Session {
             ClientMessage::Authenticate { base_version, token } => {
                 let caller = match token {
                     AuthenticationToken::None => Ok(Caller::Anonymous),
-                    AuthenticationToken::Admin { value, impersonating } => self
-                        .state
-                        .application()
-                        .check_admin_key(&value)
-                        .map(|()| Caller::Admin { acting_as: impersonating.map(UserIdentity) })
-                        .map_err(|e| e.message),
+                    AuthenticationToken::Admin { value, impersonating } => crate::auth::admin_token_caller(
+                        self.state.application(),
+                        &value,
+                        impersonating.map(UserIdentity),
+                        &self.origin,
+                    )
+                    .map_err(|e| e.message),
                     AuthenticationToken::User { .. } => Err("Hull does not verify user tokens yet.".to_owned()),
                 };
                 let caller = match caller {
@@ -226,7 +231,7 @@ mod tests {
         let state = crate::test_state("hull-test");
         let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../hull-js/tests/fixtures/basic.push.json")).unwrap();
         state.application().deploy_push_request(&fixture).unwrap();
-        Session { state, received: ReceivedState::default(), caller: Caller::Anonymous, version: StateVersion::default(), results: BTreeMap::new() }
+        Session { state, received: ReceivedState::default(), caller: Caller::Anonymous, origin: Default::default(), version: StateVersion::default(), results: BTreeMap::new() }
     }
 
     async fn send(session: &mut Session, message: serde_json::Value) -> Vec<serde_json::Value> {

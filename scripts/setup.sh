@@ -57,4 +57,10 @@ if [ -f npm/package-lock.json ]; then
     fi
 fi
 
+# The @hull/server helper resolves `convex` like an installed package would; in the repository it
+# finds the pinned one through this link (tests import it from there).
+if [ -d npm/node_modules ]; then
+    ln -sfn ../../npm/node_modules packages/hull-server/node_modules
+fi
+
 say "done"

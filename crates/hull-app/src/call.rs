@@ -23,6 +23,25 @@ pub const NOT_ADMIN_MESSAGE: &str = "The provided deploy key was invalid for thi
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserIdentity(pub serde_json::Map<String, serde_json::Value>);
 
+impl UserIdentity {
+    /// Checks acting-as attributes as Convex does: they need a `tokenIdentifier`, or both
+    /// `issuer` and `subject` (then `tokenIdentifier` is `issuer|subject`); every other field
+    /// is a claim functions see.
+    pub fn from_attributes(mut attributes: serde_json::Map<String, serde_json::Value>) -> Result<UserIdentity> {
+        let text = |name: &str| attributes.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        if text("tokenIdentifier").is_none() {
+            let (Some(issuer), Some(subject)) = (text("issuer"), text("subject")) else {
+                return Err(Error::bad_request(
+                    "HeaderParseFailure",
+                    "The identity to act as needs a tokenIdentifier, or both an issuer and a subject.",
+                ));
+            };
+            attributes.insert("tokenIdentifier".into(), format!("{issuer}|{subject}").into());
+        }
+        Ok(UserIdentity(attributes))
+    }
+}
+
 /// Who is calling.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Caller {
@@ -33,6 +52,9 @@ pub enum Caller {
         /// The identity to act as.
         acting_as: Option<UserIdentity>,
     },
+    /// A server key (or a token derived from one): may call the functions its scope allows,
+    /// internal ones included, and nothing else.
+    ServerKey(crate::server_keys::ServerKeyCaller),
 }
 
 /// Where a request comes from: recorded in server-key audit entries, and used to refuse server
@@ -48,6 +70,16 @@ pub struct RequestOrigin {
 impl Caller {
     fn is_admin(&self) -> bool {
         matches!(self, Caller::Admin { .. })
+    }
+
+    /// What `ctx.auth.getUserIdentity()` returns in the functions this caller runs.
+    fn identity(&self) -> Option<serde_json::Value> {
+        let acting_as = match self {
+            Caller::Anonymous => None,
+            Caller::Admin { acting_as } => acting_as.as_ref(),
+            Caller::ServerKey(key) => key.acting_as(),
+        };
+        acting_as.map(|identity| serde_json::Value::Object(identity.0.clone()))
     }
 }
 
@@ -106,7 +138,7 @@ impl Application {
     /// outlived every retry. Everything the path, the arguments or user code cause is in the
     /// outcome. Blocks until the function finishes.
     pub fn call(&self, caller: &Caller, kind: CallKind, path: &FunctionPath, args: serde_json::Value) -> Result<CallOutcome> {
-        if kind == CallKind::AdminAny && !caller.is_admin() {
+        if kind == CallKind::AdminAny && matches!(caller, Caller::Anonymous) {
             return Err(Error::new(Code::Forbidden, "BadDeployKey", NOT_ADMIN_MESSAGE));
         }
         let request_id = request_id();
@@ -123,9 +155,17 @@ impl Application {
         let deployment = self.current();
         let runtime_path = path.runtime_path();
         let info = deployment.functions.get(&runtime_path).copied().filter(|_| !path.is_dependency_chunk());
-        let visible = match info {
-            Some(info) => caller.is_admin() || (info.visibility == Visibility::Public && !path.is_system()),
-            None => false,
+        let visible = match (caller, info) {
+            (Caller::ServerKey(key), info) => {
+                self.authorize_server_key_call(key, path, info.map(|i| i.udf_type), &request_id)?
+            }
+            (_, Some(info)) => caller.is_admin() || (info.visibility == Visibility::Public && !path.is_system()),
+            (_, None) => false,
+        };
+        // A server key sees the public text whichever route it used.
+        let kind = match (caller, kind) {
+            (Caller::ServerKey(_), CallKind::AdminAny) => CallKind::Any,
+            _ => kind,
         };
         let (Some(info), true, Some(workers)) = (info, visible, deployment.workers.as_ref()) else {
             return fail(missing_function_message(kind, path));
@@ -152,13 +192,15 @@ impl Application {
         let database = self.inner.database.clone();
         let started = std::time::Instant::now();
         let started_ms = crate::logs::now_ms() as f64;
+        let identity = caller.identity();
         let FunctionOutcome { result, logs } = match info.udf_type {
             UdfType::Query => workers.run(move |runtime| {
                 let mut tx = database.begin();
-                runtime.run_query(&runtime_path, &args, &mut tx)
+                runtime.with_user_identity(identity, |runtime| runtime.run_query(&runtime_path, &args, &mut tx))
             })?,
-            UdfType::Mutation => self.run_mutation(workers, runtime_path, args)?,
-            UdfType::Action => workers.run(move |runtime| runtime.run_action(&runtime_path, &args, &database))?,
+            UdfType::Mutation => self.run_mutation(workers, runtime_path, args, identity)?,
+            UdfType::Action => workers
+                .run(move |runtime| runtime.with_user_identity(identity, |runtime| runtime.run_action(&runtime_path, &args, &database)))?,
             UdfType::HttpAction => return fail(missing_function_message(kind, path)),
         };
         let result = result.map_err(FunctionError::from);
@@ -184,6 +226,7 @@ impl Application {
     pub fn revalidate(&self, caller: &Caller) -> Result<()> {
         match caller {
             Caller::Anonymous | Caller::Admin { .. } => Ok(()),
+            Caller::ServerKey(key) => self.revalidate_server_key(key),
         }
     }
 
@@ -201,15 +244,16 @@ impl Application {
         workers: &crate::deployment::WorkerPool,
         runtime_path: String,
         args: serde_json::Value,
+        identity: Option<serde_json::Value>,
     ) -> Result<FunctionOutcome> {
         let mut backoff = OCC_BACKOFF_INITIAL;
         let mut attempt = 0;
         loop {
             let database = self.inner.database.clone();
-            let (path, args_copy) = (runtime_path.clone(), args.clone());
+            let (path, args_copy, identity) = (runtime_path.clone(), args.clone(), identity.clone());
             let (outcome, tx) = workers.run(move |runtime| {
                 let mut tx = database.begin();
-                let outcome = runtime.run_mutation(&path, &args_copy, &mut tx)?;
+                let outcome = runtime.with_user_identity(identity, |runtime| runtime.run_mutation(&path, &args_copy, &mut tx))?;
                 Ok((outcome, tx))
             })?;
             if outcome.result.is_err() {

@@ -42,6 +42,7 @@ mod http_actions;
 pub mod function_path;
 pub mod limits;
 mod logs;
+pub mod server_keys;
 
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ pub use deploy::{
 pub use deployment::{FunctionInfo, MODULES_TABLE, UDF_CONFIG_TABLE};
 pub use env_vars::{check_name as check_env_var_name, EnvVarChange, BUILTIN_ENVIRONMENT_VARIABLES, ENVIRONMENT_VARIABLES_TABLE};
 pub use function_path::FunctionPath;
+pub use server_keys::{AuditEntry, NewServerKey, ServerKeyCaller, ServerKeyInfo};
 pub use http_actions::HttpActionResult;
 pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;
@@ -110,6 +112,8 @@ struct Inner {
     /// The environment variables, shared with every worker pool. Written only by
     /// `update_environment_variables`, which holds the write lock across its commit.
     env: env_vars::SharedEnv,
+    /// Server keys (public halves) and their audit writer.
+    server_keys: server_keys::ServerKeys,
 }
 
 impl Application {
@@ -121,6 +125,7 @@ impl Application {
         let variables = env_vars::load(&database)?;
         let env: env_vars::SharedEnv = Arc::new(RwLock::new(Arc::new(env_vars::EnvSnapshot { generation: 0, variables, builtins: Default::default() })));
         let deployment = deploy::load(&database, &config, &env)?;
+        let server_keys = server_keys::ServerKeys::open(&database)?;
         Ok(Application {
             inner: Arc::new(Inner {
                 database,
@@ -131,6 +136,7 @@ impl Application {
                 pending_pushes: Mutex::new(deploy::PendingPushes::default()),
                 executions: logs::ExecutionLog::default(),
                 env,
+                server_keys,
             }),
         })
     }

@@ -72,7 +72,7 @@ fn admin_key_query(uri: &Uri) -> Option<String> {
 }
 
 /// Decodes `%XX` escapes and `+` (admin keys are hex and `|`, which clients may escape).
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let hex = |byte: u8| (byte as char).to_digit(16);
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -99,6 +99,16 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Refuses callers without a valid admin key: 403 `BadDeployKey` without one (upstream's
+/// `must_be_admin`), 401 `BadAdminKey` for a wrong one. Server keys are never admin keys, so
+/// they can not push, change environment variables, read logs or mint keys.
+pub fn require_admin(application: &Application, headers: &HeaderMap, uri: &Uri) -> Result<()> {
+    match credentials(headers, uri)? {
+        Credentials::AdminKey { key, .. } => application.check_admin_key(&key),
+        Credentials::None => Err(Error::new(Code::Forbidden, "BadDeployKey", hull_app::NOT_ADMIN_MESSAGE)),
+    }
+}
+
 /// The peer address of a request, when the server was started with connect info (it always is;
 /// routers driven directly in tests are not).
 #[derive(Clone, Copy, Debug)]
@@ -118,11 +128,14 @@ pub fn request_caller(application: &Application, headers: &HeaderMap, uri: &Uri,
     caller(application, credentials(headers, uri)?, &request_origin(headers, peer.0))
 }
 
-/// Where a request comes from: its peer address, and whether a browser sent it (an `Origin`
-/// header, or `Sec-Fetch-*` headers, which browsers add and other clients do not).
+/// Headers only browsers send: every browser request carries `Sec-Fetch-Site` (and `Dest`), and
+/// every cross-origin or WebSocket request an `Origin`. `Sec-Fetch-Mode` is not among them:
+/// Node's own `fetch` (undici) sends `sec-fetch-mode: cors` from servers too.
+const BROWSER_ONLY_HEADERS: [&str; 4] = ["origin", "sec-fetch-site", "sec-fetch-dest", "sec-fetch-user"];
+
+/// Where a request comes from: its peer address, and whether a browser sent it.
 pub fn request_origin(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> RequestOrigin {
-    let from_browser = headers.contains_key(header::ORIGIN)
-        || headers.keys().any(|name| name.as_str().starts_with("sec-fetch-"));
+    let from_browser = BROWSER_ONLY_HEADERS.iter().any(|name| headers.contains_key(*name));
     RequestOrigin { client_address: peer.map(|addr| addr.to_string()), from_browser }
 }
 
@@ -145,8 +158,12 @@ pub fn admin_token_caller(
     application: &Application,
     key: &str,
     acting_as: Option<UserIdentity>,
-    _origin: &RequestOrigin,
+    origin: &RequestOrigin,
 ) -> Result<Caller> {
+    let acting_as = acting_as.map(|identity| UserIdentity::from_attributes(identity.0)).transpose()?;
+    if let Some(caller) = application.server_key_caller(key, acting_as.clone(), origin)? {
+        return Ok(caller);
+    }
     application.check_admin_key(key)?;
     Ok(Caller::Admin { acting_as })
 }
@@ -193,6 +210,22 @@ mod tests {
         assert_eq!(read(Some("Bearer eyJhbGciOi"), "/").unwrap_err().short, "InvalidAuthHeader");
         assert_eq!(read(Some("Basic dXNlcjpwYXNz"), "/").unwrap_err().short, "InvalidAdminKey");
         assert_eq!(read(Some("Convex "), "/").unwrap_err().short, "InvalidHeaderFailure");
+    }
+
+    #[test]
+    fn browsers_are_told_apart_from_node_servers() {
+        let origin_of = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, value.parse().unwrap());
+            }
+            request_origin(&headers, None).from_browser
+        };
+        // What Node's fetch (ConvexHttpClient on a server) sends.
+        assert!(!origin_of(&[("sec-fetch-mode", "cors"), ("user-agent", "node")]));
+        assert!(origin_of(&[("origin", "http://localhost:5173")]));
+        assert!(origin_of(&[("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "cors")]));
+        assert!(origin_of(&[("sec-fetch-dest", "empty")]));
     }
 
     #[test]

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hull_app::EnvVarChange;
-use hull_errors::{Code, Error};
+use hull_errors::Error;
 use serde::Deserialize;
 
-use crate::auth::{self, Credentials};
+use crate::auth;
 use crate::wire::{self, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE};
 use crate::{AppState, HttpError};
 
@@ -40,20 +40,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/list_environment_variables", get(list))
 }
 
-/// Refuses callers without a valid admin key: 403 `BadDeployKey` without one (upstream's
-/// `must_be_admin`), 401 `BadAdminKey` for a wrong one.
-fn require_admin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), HttpError> {
-    match auth::credentials(headers, uri)? {
-        Credentials::AdminKey { key, .. } => Ok(state.application().check_admin_key(&key)?),
-        Credentials::None => Err(Error::new(Code::Forbidden, "BadDeployKey", hull_app::NOT_ADMIN_MESSAGE).into()),
-    }
-}
-
 /// Applies the changes in one transaction and answers 200 with an empty body, as upstream
 /// (the CLI does not read it).
 async fn update(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
     let result = async {
-        require_admin(&state, &headers, &uri)?;
+        auth::require_admin(state.application(), &headers, &uri)?;
         let request: UpdateRequest = wire::read_json(&headers, body, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE).await?;
         let changes = request.changes.into_iter().map(|c| EnvVarChange { name: c.name, value: c.value }).collect();
         let application = state.application().clone();
@@ -68,7 +59,7 @@ async fn update(State(state): State<AppState>, headers: HeaderMap, uri: Uri, bod
 /// `{"environmentVariables": {"NAME": "value", ...}}`.
 async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let result = (|| {
-        require_admin(&state, &headers, &uri)?;
+        auth::require_admin(state.application(), &headers, &uri)?;
         let variables: serde_json::Map<String, serde_json::Value> = state
             .application()
             .environment_variables()

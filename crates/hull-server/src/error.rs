@@ -75,8 +75,22 @@ impl IntoResponse for HttpError {
         } else {
             Envelope { code: error.short, message: &error.message }
         };
-        (status, Json(envelope)).into_response()
+        let mut response = (status, Json(envelope)).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(seconds) = retry_after_seconds(&error.message)
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
+}
+
+/// Whole seconds to wait, for the `Retry-After` header, from a rate-limit message's
+/// `Retry after <n> ms` (the hint callers read in the body too).
+fn retry_after_seconds(message: &str) -> Option<u64> {
+    let after = message.split("Retry after ").nth(1)?;
+    let ms: u64 = after.split(' ').next()?.parse().ok()?;
+    Some(ms.div_ceil(1000).max(1))
 }
 
 #[cfg(test)]

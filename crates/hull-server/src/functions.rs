@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hull_app::{CallKind, Caller, FunctionPath};
-use hull_errors::{Code, Error};
+use hull_errors::Error;
 use serde::Deserialize;
 
-use crate::auth::{self, Credentials, Peer};
+use crate::auth::{self, Peer};
 use crate::wire::{self, ValueFormat, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE};
 use crate::{AppState, HttpError};
 
@@ -129,13 +129,10 @@ async fn call(
 
 /// `GET /api/check_admin_key`: 200 for a valid admin key, 401 `BadAdminKey` for a wrong one,
 /// 403 `BadDeployKey` without one (§11).
-async fn check_admin_key(State(state): State<AppState>, peer: Peer, headers: HeaderMap, uri: Uri) -> Response {
+async fn check_admin_key(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let result = (|| -> Result<Response, HttpError> {
-        let credentials = auth::credentials(&headers, &uri)?;
-        if credentials == Credentials::None {
-            return Err(Error::new(Code::Forbidden, "BadDeployKey", hull_app::NOT_ADMIN_MESSAGE).into());
-        }
-        auth::caller(state.application(), credentials, &auth::request_origin(&headers, peer.0))?;
+        // Admin keys only: a server key is not one (it would otherwise pass as a "valid key").
+        auth::require_admin(state.application(), &headers, &uri)?;
         let body = serde_json::json!({"success": true, "allowedOps": [], "isReadOnly": false});
         Ok(Json(body).into_response())
     })();

@@ -39,6 +39,7 @@ mod http_actions;
 mod logs;
 mod push;
 mod routes;
+mod server_keys;
 mod serve;
 mod sync;
 mod wire;

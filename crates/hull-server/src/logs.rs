@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use hull_app::{FunctionExecution, LogLevel, UdfType};
-use hull_errors::{Code, Error};
+use hull_errors::Error;
 use serde_json::{json, Value as Json_};
 
-use crate::auth::{self, Credentials};
+use crate::auth;
 use crate::{AppState, HttpError};
 
 /// How long one poll waits for a new execution before answering with none. Upstream: at most
@@ -35,10 +35,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn stream_function_logs(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let result = async {
-        match auth::credentials(&headers, &uri)? {
-            Credentials::AdminKey { key, .. } => state.application().check_admin_key(&key)?,
-            Credentials::None => return Err(Error::new(Code::Forbidden, "BadDeployKey", hull_app::NOT_ADMIN_MESSAGE).into()),
-        }
+        auth::require_admin(state.application(), &headers, &uri)?;
         let cursor = cursor(&uri)?;
         let deadline = tokio::time::Instant::now() + LOG_POLL_TIMEOUT;
         let (entries, next) = loop {

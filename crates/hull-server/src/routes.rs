@@ -22,6 +22,7 @@ pub fn api_router(state: AppState) -> Router {
         .merge(crate::push::routes())
         .merge(crate::logs::routes())
         .merge(crate::env_vars::routes())
+        .merge(crate::server_keys::routes())
         .merge(crate::sync::routes())
         .route("/", get(root))
         .route("/version", get(version))

@@ -34,6 +34,125 @@ pub enum Command {
     Export(TransferArgs),
     /// Load an export made by `hull export` into an empty deployment.
     Import(TransferArgs),
+    /// Server keys: scoped, revocable credentials for trusted servers to call exactly the
+    /// functions they need, internal ones included.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `hull keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Mint a key on this machine and register its public half with the server. The key is
+    /// printed once, as the last line of standard output; Hull never sees or stores it.
+    Create(KeysCreateArgs),
+    /// List the keys (names, scopes, options; never secrets).
+    List(ServerArgs),
+    /// Revoke the active key NAME: it and every token derived from it stop working at once,
+    /// also on open connections.
+    Revoke(KeysRevokeArgs),
+    /// Show the audit trail (every call made with a key, allowed or denied), newest first.
+    Audit(KeysAuditArgs),
+    /// Derive a short-lived token from a key, offline. The token is presented like the key
+    /// (`setAdminAuth(token)`) and may narrow its scope with --allow.
+    Token(KeysTokenArgs),
+}
+
+/// Where the running server is and the admin key to use.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The deployment's URL.
+    #[arg(long, env = "HULL_URL", value_name = "URL", default_value = "http://127.0.0.1:3210")]
+    pub url: String,
+
+    /// An admin key for the deployment (`hull admin-key`).
+    #[arg(long, env = "HULL_ADMIN_KEY", value_name = "KEY", hide_env_values = true)]
+    pub admin_key: String,
+}
+
+/// Flags of `hull keys create`.
+#[derive(Debug, Args)]
+pub struct KeysCreateArgs {
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// The key's name (letters, digits, `_`, `-`), unique among active keys.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// Functions the key may call: `module:function`, `module:*`, `dir/*` or `*`. Repeatable.
+    #[arg(long = "allow", value_name = "PATTERN", required = true)]
+    pub allow: Vec<String>,
+
+    /// The key may act as an end user (`setAdminAuth(key, identity)`).
+    #[arg(long)]
+    pub act_as: bool,
+
+    /// The key may call queries only.
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Accept the key from browsers too (requests with Origin or Sec-Fetch headers). Off by
+    /// default: a key in a browser has leaked.
+    #[arg(long)]
+    pub allow_browser: bool,
+
+    /// The key expires after this long: `90d`, `12h`, `30m`, `45s`.
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+
+    /// A rate limit: `N/s`, `N/m` or `N/h` (burst up to the per-second rate).
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<String>,
+}
+
+/// Flags of `hull keys revoke`.
+#[derive(Debug, Args)]
+pub struct KeysRevokeArgs {
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// The key to revoke.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// Flags of `hull keys audit`.
+#[derive(Debug, Args)]
+pub struct KeysAuditArgs {
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Only this key's entries.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Entries to show at most.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+
+    /// Print JSON (one array) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `hull keys token`.
+#[derive(Debug, Args)]
+pub struct KeysTokenArgs {
+    /// The server key to derive the token from.
+    #[arg(long, env = "HULL_SERVER_KEY", value_name = "KEY", hide_env_values = true)]
+    pub key: String,
+
+    /// How long the token is valid: `5m`, `30s`, at most 1h.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub ttl: String,
+
+    /// Narrow the token to these patterns (each call must match the key's scope too).
+    #[arg(long = "allow", value_name = "PATTERN")]
+    pub allow: Vec<String>,
 }
 
 /// Flags of `hull export` and `hull import`.

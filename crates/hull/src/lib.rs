@@ -23,6 +23,7 @@
 pub mod admin;
 pub mod cli;
 pub mod instance;
+pub mod keys;
 pub mod serve;
 pub mod store;
 
@@ -54,5 +55,6 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             println!("Imported {} tables, {} documents, {} indexes{}", summary.tables, summary.documents, summary.indexes, if summary.schema { " and the schema" } else { "" });
             Ok(())
         }
+        cli::Command::Keys(command) => keys::run(command, &mut std::io::stdout().lock()),
     }
 }

@@ -5,123 +5,25 @@
 //!
 //! Node.js is required: without it this test fails, saying so.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-/// How long a debug build may take to start answering, on a loaded two-core machine.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-/// Delay between two readiness probes.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// Bound on one readiness probe.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+use std::path::Path;
+use std::process::Command;
 
-const HULL: &str = env!("CARGO_BIN_EXE_hull");
+use support::{hull, node_modules, require_node, serve};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../hull-js/tests/fixtures/basic.push.json")
-}
-
-fn node_modules() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../npm/node_modules")
-}
-
-/// A `hull serve` child, killed and reaped on drop.
-struct Server {
-    child: Child,
-    stderr_path: PathBuf,
-}
-
-impl Server {
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn hull(args: &[&str]) -> Output {
-    let output = Command::new(HULL).args(args).env_remove("HULL_INSTANCE_NAME").env_remove("HULL_INSTANCE_SECRET").output().unwrap();
-    assert!(
-        output.status.success(),
-        "hull {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn free_ports() -> (u16, u16) {
-    let api = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let site = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    (api.local_addr().unwrap().port(), site.local_addr().unwrap().port())
-}
-
-fn answers_version(port: u16) -> bool {
-    let address = (Ipv4Addr::LOCALHOST, port).into();
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, PROBE_TIMEOUT) else { return false };
-    let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
-    let request = format!("GET /version HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    let mut response = String::new();
-    stream.write_all(request.as_bytes()).is_ok() && stream.read_to_string(&mut response).is_ok() && response.starts_with("HTTP/1.1 200")
+fn fixture() -> std::path::PathBuf {
+    support::fixture("basic")
 }
 
 /// The status of `GET path` with `Authorization: <authorization>`.
 fn get_status(port: u16, path: &str, authorization: &str) -> u16 {
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-    stream.set_read_timeout(Some(PROBE_TIMEOUT)).unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response.split(' ').nth(1).unwrap().parse().unwrap()
-}
-
-fn serve(data_dir: &Path, logs: &Path, extra: &[&str]) -> (Server, u16) {
-    let (api_port, site_port) = free_ports();
-    let stderr_path = logs.join("serve.stderr");
-    let child = Command::new(HULL)
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--port", &api_port.to_string(), "--site-port", &site_port.to_string()])
-        .args(extra)
-        .env_remove("HULL_INSTANCE_NAME")
-        .env_remove("HULL_INSTANCE_SECRET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut server = Server { child, stderr_path };
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    while !answers_version(api_port) {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("hull serve exited ({status}); stderr:\n{}", server.stderr());
-        }
-        assert!(Instant::now() < deadline, "hull serve did not answer in time; stderr:\n{}", server.stderr());
-        std::thread::sleep(POLL_INTERVAL);
-    }
-    (server, api_port)
+    support::http(port, "GET", path, &[("Authorization", authorization)], "").0
 }
 
 #[test]
 fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
-    let node_version = Command::new("node").arg("--version").output();
-    assert!(
-        node_version.as_ref().is_ok_and(|o| o.status.success()),
-        "this test needs Node.js (`node` on PATH) to run the real ConvexHttpClient: {node_version:?}"
-    );
-    assert!(node_modules().join("convex/package.json").is_file(), "the pinned convex package is missing from npm/node_modules");
+    require_node();
 
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("data");
@@ -135,7 +37,8 @@ fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
     let name = std::fs::read_to_string(data_dir.join("instance.json")).unwrap();
     assert!(name.contains(key.split('|').next().unwrap()), "the key names the stored instance: {key} / {name}");
 
-    let (server, port) = serve(&data_dir, temp.path(), &[]);
+    let server = serve(&data_dir, temp.path(), &[]);
+    let port = server.port;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/http_client.cjs");
     let output = Command::new("node")
         .arg(&script)
@@ -189,7 +92,8 @@ fn keys_issued_for_a_given_name_and_secret_work_on_a_server_started_with_them() 
     let key = String::from_utf8(hull(&args).stdout).unwrap().trim().to_owned();
     let stored_key = String::from_utf8(hull(&["admin-key", "--data-dir", data.to_str().unwrap()]).stdout).unwrap().trim().to_owned();
 
-    let (server, port) = serve(&data, temp.path(), &flags);
+    let server = serve(&data, temp.path(), &flags);
+    let port = server.port;
     assert_eq!(get_status(port, "/api/check_admin_key", &format!("Convex {key}")), 200, "stderr:\n{}", server.stderr());
     // A key for the stored identity is not valid for the one given on the command line.
     assert_eq!(get_status(port, "/api/check_admin_key", &format!("Convex {stored_key}")), 401);

@@ -1,0 +1,155 @@
+//! What the `hull` binary's end-to-end tests share: running `hull` commands, starting
+//! `hull serve` on free ports (killed and reaped on drop), and finding node and the pinned npm
+//! packages.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a debug build may take to start answering, on a loaded two-core machine.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Delay between two readiness probes.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Bound on one readiness probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The binary under test.
+pub const HULL: &str = env!("CARGO_BIN_EXE_hull");
+
+/// A push request fixture of hull-js (`crates/hull-js/tests/fixtures/<name>.push.json`).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../hull-js/tests/fixtures/{name}.push.json"))
+}
+
+/// The pinned npm packages (`npm/node_modules`, installed by `scripts/setup.sh`).
+pub fn node_modules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../npm/node_modules")
+}
+
+/// Fails the test, saying why, when node or the pinned `convex` package is missing.
+pub fn require_node() {
+    let version = Command::new("node").arg("--version").output();
+    assert!(
+        version.as_ref().is_ok_and(|o| o.status.success()),
+        "this test needs Node.js (`node` on PATH) to run the real Convex clients: {version:?}"
+    );
+    assert!(
+        node_modules().join("convex/package.json").is_file(),
+        "the pinned convex package is missing from npm/node_modules: run scripts/setup.sh"
+    );
+}
+
+/// Runs `hull args...`, asserting success.
+pub fn hull(args: &[&str]) -> Output {
+    let output = Command::new(HULL)
+        .args(args)
+        .env_remove("HULL_INSTANCE_NAME")
+        .env_remove("HULL_INSTANCE_SECRET")
+        .env_remove("HULL_URL")
+        .env_remove("HULL_ADMIN_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "hull {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A `hull serve` child, killed and reaped on drop.
+pub struct Server {
+    child: Child,
+    stderr_path: PathBuf,
+    /// The API port.
+    pub port: u16,
+}
+
+impl Server {
+    /// What the server logged.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_ports() -> (u16, u16) {
+    let api = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let site = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    (api.local_addr().unwrap().port(), site.local_addr().unwrap().port())
+}
+
+fn answers_version(port: u16) -> bool {
+    let address = (Ipv4Addr::LOCALHOST, port).into();
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, PROBE_TIMEOUT) else { return false };
+    let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
+    let request = format!("GET /version HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let mut response = String::new();
+    stream.write_all(request.as_bytes()).is_ok() && stream.read_to_string(&mut response).is_ok() && response.starts_with("HTTP/1.1 200")
+}
+
+/// Starts `hull serve --data-dir data_dir extra...` on free ports and waits until it answers;
+/// its stderr goes to `logs/serve.stderr`.
+pub fn serve(data_dir: &Path, logs: &Path, extra: &[&str]) -> Server {
+    let (api_port, site_port) = free_ports();
+    let stderr_path = logs.join("serve.stderr");
+    let child = Command::new(HULL)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--port", &api_port.to_string(), "--site-port", &site_port.to_string()])
+        .args(extra)
+        .env_remove("HULL_INSTANCE_NAME")
+        .env_remove("HULL_INSTANCE_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server { child, stderr_path, port: api_port };
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    while !answers_version(api_port) {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("hull serve exited ({status}); stderr:\n{}", server.stderr());
+        }
+        assert!(Instant::now() < deadline, "hull serve did not answer in time; stderr:\n{}", server.stderr());
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    server
+}
+
+/// One raw HTTP/1.1 request; the status and body of the answer.
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}

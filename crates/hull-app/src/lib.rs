@@ -77,6 +77,8 @@ pub struct AppConfig {
     pub js_workers: usize,
     /// Limits of each worker's runtime.
     pub runtime: RuntimeConfig,
+    /// Server-key audit entries kept ([`server_keys::AUDIT_ENTRIES_MAX`] by default).
+    pub audit_entries_max: usize,
 }
 
 impl AppConfig {
@@ -87,6 +89,7 @@ impl AppConfig {
             instance_secret,
             js_workers: limits::JS_WORKER_COUNT,
             runtime: RuntimeConfig::default(),
+            audit_entries_max: server_keys::AUDIT_ENTRIES_MAX,
         }
     }
 }
@@ -125,7 +128,7 @@ impl Application {
         let variables = env_vars::load(&database)?;
         let env: env_vars::SharedEnv = Arc::new(RwLock::new(Arc::new(env_vars::EnvSnapshot { generation: 0, variables, builtins: Default::default() })));
         let deployment = deploy::load(&database, &config, &env)?;
-        let server_keys = server_keys::ServerKeys::open(&database)?;
+        let server_keys = server_keys::ServerKeys::open(&database, config.audit_entries_max)?;
         Ok(Application {
             inner: Arc::new(Inner {
                 database,

@@ -200,7 +200,8 @@ enum AuditMessage {
 
 impl ServerKeys {
     /// Loads the stored keys and starts the audit writer.
-    pub(crate) fn open(database: &Database) -> Result<ServerKeys> {
+    pub(crate) fn open(database: &Database, audit_entries_max: usize) -> Result<ServerKeys> {
+        assert!(audit_entries_max >= 1, "the audit trail keeps at least one entry");
         let mut tx = database.begin_system();
         let records = read_keys(&mut tx)?;
         let audit_count = count_documents(&mut tx, SERVER_KEY_AUDIT_TABLE)?;
@@ -209,7 +210,7 @@ impl ServerKeys {
         let writer_database = database.clone();
         std::thread::Builder::new()
             .name("hull-key-audit".into())
-            .spawn(move || write_audit(writer_database, receiver, audit_count))
+            .spawn(move || write_audit(writer_database, receiver, audit_count, audit_entries_max))
             .map_err(|e| Error::internal("ThreadSpawnFailed", format!("could not start the audit writer: {e}")))?;
         Ok(ServerKeys {
             by_id: RwLock::new(records.into_iter().map(|(_, record)| (record.id, Arc::new(record))).collect()),
@@ -692,8 +693,8 @@ fn count_documents(tx: &mut Transaction, table: &str) -> Result<usize> {
 }
 
 /// The audit writer: batches queued entries into one transaction each, deleting the oldest
-/// beyond [`AUDIT_ENTRIES_MAX`]. Ends when the application (the sender) is gone.
-fn write_audit(database: Database, receiver: mpsc::Receiver<AuditMessage>, mut count: usize) {
+/// beyond `entries_max`. Ends when the application (the sender) is gone.
+fn write_audit(database: Database, receiver: mpsc::Receiver<AuditMessage>, mut count: usize, entries_max: usize) {
     while let Ok(first) = receiver.recv() {
         let (mut entries, mut flushes) = (Vec::new(), Vec::new());
         let mut next = Some(first);
@@ -705,7 +706,7 @@ fn write_audit(database: Database, receiver: mpsc::Receiver<AuditMessage>, mut c
             next = if entries.len() < AUDIT_BATCH_MAX { receiver.try_recv().ok() } else { None };
         }
         if !entries.is_empty() {
-            let excess = (count + entries.len()).saturating_sub(AUDIT_ENTRIES_MAX);
+            let excess = (count + entries.len()).saturating_sub(entries_max);
             let written = database.run_system(KEYS_OCC_MAX_RETRIES, |tx| {
                 for entry in &entries {
                     tx.insert_system_table(SERVER_KEY_AUDIT_TABLE, audit_fields(entry))?;

@@ -17,8 +17,13 @@ fn fixture() -> String {
 }
 
 fn open(persistence: &Arc<MemoryPersistence>) -> Application {
+    open_with(persistence, |_| {})
+}
+
+fn open_with(persistence: &Arc<MemoryPersistence>, configure: impl FnOnce(&mut AppConfig)) -> Application {
     let mut config = AppConfig::new("hull-test", InstanceSecret::from_hex(&"ab".repeat(32)).unwrap());
     config.js_workers = 1;
+    configure(&mut config);
     Application::open(Database::open(persistence.clone()).unwrap(), config).unwrap()
 }
 
@@ -231,6 +236,27 @@ fn the_audit_trail_records_every_decision_and_survives_a_restart() {
     // The stored key still works after the restart.
     let key = reopened.server_key_caller(&secret, None, &server()).unwrap().unwrap();
     value(call(&reopened, &key, CallKind::Query, "secrets:getSecretData", json!({})));
+}
+
+#[test]
+fn the_audit_trail_keeps_the_newest_entries_within_its_bound() {
+    let persistence = Arc::new(MemoryPersistence::new());
+    let app = open_with(&persistence, |c| c.audit_entries_max = 5);
+    app.deploy_push_request(&fixture()).unwrap();
+    let key = caller(&app, &mint(&app, "svc", &["secrets:*"], |_| {}));
+    let mut request_ids = Vec::new();
+    for _ in 0..12 {
+        request_ids.push(call(&app, &key, CallKind::Query, "secrets:publicInfo", json!({})).request_id);
+    }
+    let kept: Vec<String> = app.server_key_audit(None, 100).unwrap().into_iter().filter_map(|e| e.request_id).collect();
+    let newest: Vec<String> = request_ids.iter().rev().take(5).cloned().collect();
+    assert_eq!(kept, newest);
+    drop(app);
+    // The count is rebuilt at startup, so the bound holds across restarts.
+    let app = open_with(&persistence, |c| c.audit_entries_max = 5);
+    let key = caller(&app, &mint(&app, "svc2", &["secrets:*"], |_| {}));
+    call(&app, &key, CallKind::Query, "secrets:publicInfo", json!({}));
+    assert_eq!(app.server_key_audit(None, 100).unwrap().len(), 5);
 }
 
 #[test]

@@ -151,6 +151,13 @@ async function sockets() {
   const system = await nextUpdate(client, "_system/cli/queryEnvironmentVariables", () => true);
   assert.ok(system.error, "system functions are out of every key's scope");
 
+  // Acting as an end user over the socket (the key has --act-as).
+  const acting = new ConvexClient(url, { webSocketConstructor: WebSocket, logger: false });
+  acting.setAdminAuth(keys.actor, { issuer: "https://app.example", subject: "user-9" });
+  const seen = await nextUpdate(acting, "secrets:getSecretData", () => true);
+  assert.equal(seen.value?.viewer, "user-9", JSON.stringify(seen));
+  await acting.close();
+
   const watching = nextUpdate(client, "secrets:getSecretData", (v) => v.secret === "after-revoke");
   await sleep(300);
   execFileSync(hull, ["keys", "revoke", "victim", "--url", url, "--admin-key", adminKey]);

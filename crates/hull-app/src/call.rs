@@ -55,6 +55,8 @@ pub enum Caller {
     /// A server key (or a token derived from one): may call the functions its scope allows,
     /// internal ones included, and nothing else.
     ServerKey(crate::server_keys::ServerKeyCaller),
+    /// An end user whose JWT a provider of `auth.config.js` issued.
+    User(crate::user_auth::UserCaller),
 }
 
 /// Where a request comes from: recorded in server-key audit entries, and used to refuse server
@@ -78,6 +80,7 @@ impl Caller {
             Caller::Anonymous => None,
             Caller::Admin { acting_as } => acting_as.as_ref(),
             Caller::ServerKey(key) => key.acting_as(),
+            Caller::User(user) => return Some(user.identity()),
         };
         acting_as.map(|identity| serde_json::Value::Object(identity.0.clone()))
     }
@@ -138,8 +141,11 @@ impl Application {
     /// outlived every retry. Everything the path, the arguments or user code cause is in the
     /// outcome. Blocks until the function finishes.
     pub fn call(&self, caller: &Caller, kind: CallKind, path: &FunctionPath, args: serde_json::Value) -> Result<CallOutcome> {
-        if kind == CallKind::AdminAny && matches!(caller, Caller::Anonymous) {
+        if kind == CallKind::AdminAny && matches!(caller, Caller::Anonymous | Caller::User(_)) {
             return Err(Error::new(Code::Forbidden, "BadDeployKey", NOT_ADMIN_MESSAGE));
+        }
+        if let Caller::User(user) = caller {
+            self.revalidate_user(user)?;
         }
         let request_id = request_id();
         let outcome = |result, logs| Ok(CallOutcome { request_id: request_id.clone(), result, logs });
@@ -227,6 +233,7 @@ impl Application {
         match caller {
             Caller::Anonymous | Caller::Admin { .. } => Ok(()),
             Caller::ServerKey(key) => self.revalidate_server_key(key),
+            Caller::User(user) => self.revalidate_user(user),
         }
     }
 

@@ -99,6 +99,10 @@ pub struct PushPlan {
     pub modules_added: Vec<String>,
     /// Module paths that disappear.
     pub modules_removed: Vec<String>,
+    /// The auth providers of the push's `auth.config.js` (`appAuth` JSON), when it has one.
+    pub auth_providers: Option<serde_json::Value>,
+    /// The live deployment's auth providers.
+    pub previous_auth_providers: Option<serde_json::Value>,
 }
 
 /// Where the schema check of a prepared push stands (`wait_for_schema`).
@@ -200,7 +204,8 @@ pub(crate) fn load(database: &Database, config: &AppConfig, env: &crate::env_var
         return Ok(Deployment::empty());
     }
     let workers = WorkerPool::spawn(&deployment::module_map(&modules), &config.runtime, config.js_workers, env)?;
-    Ok(Deployment::new(&modules, Some(workers)))
+    let providers = crate::user_auth::read(&mut tx)?.map(|(_, providers)| providers);
+    Ok(Deployment::new(&modules, Some(workers), crate::user_auth::verifier(providers.as_ref(), None)?))
 }
 
 fn race_detected() -> Error {
@@ -349,6 +354,7 @@ impl Application {
         } else {
             Vec::new()
         };
+        let auth_providers = if analyze { crate::user_auth::evaluate(&analyzer)? } else { None };
         let schema = match push.schema {
             Some(schema_module) => {
                 let runtime_config = config.runtime.clone();
@@ -375,6 +381,8 @@ impl Application {
             modules_added: new_paths.iter().filter(|p| !stored.contains_key(**p)).map(|p| p.to_string()).collect(),
             modules_removed: stored.keys().filter(|p| !new_paths.contains(p.as_str())).cloned().collect(),
             analysis,
+            auth_providers,
+            previous_auth_providers: crate::user_auth::read(&mut tx)?.map(|(_, providers)| providers),
         };
         let modules = StoredModule::from_analysis(sources, &plan.analysis);
         Ok(PendingPush { plan: Arc::new(plan), modules, schema, generation, dry_run })
@@ -391,6 +399,7 @@ impl Application {
             self.inner.database.run_system(DEPLOY_OCC_MAX_RETRIES, |tx| {
                 let changed = deployment::write_modules(tx, &push.modules)?;
                 deployment::write_udf_server_version(tx, push.plan.udf_server_version.as_deref())?;
+                crate::user_auth::write(tx, push.plan.auth_providers.as_ref())?;
                 // Every stored document already passed the live schema, so an unchanged schema
                 // needs no check (`set_schema` reads the schema's tables whole). This is a system
                 // transaction: a large deployment's check is not bound by a function's limits.
@@ -401,7 +410,8 @@ impl Application {
                 let (added, dropped) = apply_index_diff(tx, push.schema.as_ref())?;
                 Ok((changed, added, dropped))
             })?;
-        let live = Deployment::new(&push.modules, Some(workers));
+        let auth = crate::user_auth::verifier(push.plan.auth_providers.as_ref(), Some(&self.current().auth))?;
+        let live = Deployment::new(&push.modules, Some(workers), auth);
         let summary = DeploySummary {
             modules: push.modules.len(),
             modules_changed,

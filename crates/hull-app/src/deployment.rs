@@ -222,15 +222,18 @@ pub(crate) struct Deployment {
     pub modules: std::collections::BTreeSet<String>,
     /// `None` while nothing is deployed.
     pub workers: Option<WorkerPool>,
+    /// Verifies user tokens against the providers this deployment's `auth.config.js` named.
+    pub auth: Arc<hull_auth::Verifier>,
 }
 
 impl Deployment {
     pub fn empty() -> Deployment {
-        Deployment { functions: HashMap::new(), modules: Default::default(), workers: None }
+        let auth = crate::user_auth::verifier(None, None).expect("no providers is a valid config");
+        Deployment { functions: HashMap::new(), modules: Default::default(), workers: None, auth }
     }
 
-    /// A deployment of `modules`, served by `workers`.
-    pub fn new(modules: &[StoredModule], workers: Option<WorkerPool>) -> Deployment {
+    /// A deployment of `modules`, served by `workers`, accepting tokens `auth` verifies.
+    pub fn new(modules: &[StoredModule], workers: Option<WorkerPool>, auth: Arc<hull_auth::Verifier>) -> Deployment {
         let mut functions = HashMap::new();
         for module in modules {
             let stem = module.source.path.strip_suffix(".js").unwrap_or(&module.source.path);
@@ -239,7 +242,7 @@ impl Deployment {
             }
         }
         let modules = modules.iter().map(|m| m.source.path.clone()).collect();
-        Deployment { functions, modules, workers }
+        Deployment { functions, modules, workers, auth }
     }
 }
 

@@ -43,6 +43,7 @@ pub mod function_path;
 pub mod limits;
 mod logs;
 pub mod server_keys;
+mod user_auth;
 
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ pub use deployment::{FunctionInfo, MODULES_TABLE, UDF_CONFIG_TABLE};
 pub use env_vars::{check_name as check_env_var_name, EnvVarChange, BUILTIN_ENVIRONMENT_VARIABLES, ENVIRONMENT_VARIABLES_TABLE};
 pub use function_path::FunctionPath;
 pub use server_keys::{AuditEntry, NewServerKey, ServerKeyCaller, ServerKeyInfo};
+pub use user_auth::{UserCaller, AUTH_CONFIG_TABLE};
 pub use http_actions::HttpActionResult;
 pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;

@@ -22,10 +22,15 @@ pub enum Credentials {
         /// The base64 identity after the key, when acting as a user.
         acting_as: Option<String>,
     },
+    /// `Bearer <JWT>`: an end user's token from a provider of `auth.config.js`.
+    User {
+        /// The JWT.
+        token: String,
+    },
 }
 
-/// Reads the credentials of a request. `Bearer` tokens (user JWTs) are refused until Hull
-/// verifies them; other schemes get upstream's 400 `InvalidAdminKey` (sic).
+/// Reads the credentials of a request: `Convex` (admin and server keys), `Bearer` (user JWTs);
+/// other schemes get upstream's 400 `InvalidAdminKey` (sic).
 pub fn credentials(headers: &HeaderMap, uri: &Uri) -> Result<Credentials> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(admin_key_query(uri).map_or(Credentials::None, |key| split_admin_key(&key)));
@@ -41,12 +46,7 @@ pub fn credentials(headers: &HeaderMap, uri: &Uri) -> Result<Credentials> {
         return Ok(split_admin_key(rest.trim()));
     }
     if scheme.eq_ignore_ascii_case("bearer ") {
-        return Err(Error::new(
-            Code::Unauthenticated,
-            "InvalidAuthHeader",
-            "Hull does not verify user tokens yet, so `Authorization: Bearer <token>` is refused. Call without \
-             a token, or as an admin with `Authorization: Convex <admin key>`.",
-        ));
+        return Ok(Credentials::User { token: rest.trim().to_owned() });
     }
     Err(Error::bad_request("InvalidAdminKey", "Invalid admin key"))
 }
@@ -105,7 +105,9 @@ pub(crate) fn percent_decode(text: &str) -> String {
 pub fn require_admin(application: &Application, headers: &HeaderMap, uri: &Uri) -> Result<()> {
     match credentials(headers, uri)? {
         Credentials::AdminKey { key, .. } => application.check_admin_key(&key),
-        Credentials::None => Err(Error::new(Code::Forbidden, "BadDeployKey", hull_app::NOT_ADMIN_MESSAGE)),
+        Credentials::None | Credentials::User { .. } => {
+            Err(Error::new(Code::Forbidden, "BadDeployKey", hull_app::NOT_ADMIN_MESSAGE))
+        }
     }
 }
 
@@ -123,9 +125,18 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     }
 }
 
-/// The caller of an HTTP request: its credentials, checked, with where it came from.
-pub fn request_caller(application: &Application, headers: &HeaderMap, uri: &Uri, peer: Peer) -> Result<Caller> {
-    caller(application, credentials(headers, uri)?, &request_origin(headers, peer.0))
+/// The caller of an HTTP request: its credentials, checked, with where it came from. A user
+/// token is verified on a blocking thread (it may fetch the provider's keys).
+pub async fn request_caller(application: &Application, headers: &HeaderMap, uri: &Uri, peer: Peer) -> Result<Caller> {
+    let credentials = credentials(headers, uri)?;
+    let origin = request_origin(headers, peer.0);
+    if let Credentials::User { .. } = credentials {
+        let application = application.clone();
+        return tokio::task::spawn_blocking(move || caller(&application, credentials, &origin))
+            .await
+            .map_err(|_| Error::internal("AuthPanicked", "verifying a user token panicked"))?;
+    }
+    caller(application, credentials, &origin)
 }
 
 /// Headers only browsers send: every browser request carries `Sec-Fetch-Site` (and `Dest`), and
@@ -145,6 +156,7 @@ pub fn request_origin(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -
 pub fn caller(application: &Application, credentials: Credentials, origin: &RequestOrigin) -> Result<Caller> {
     match credentials {
         Credentials::None => Ok(Caller::Anonymous),
+        Credentials::User { token } => application.user_caller(&token),
         Credentials::AdminKey { key, acting_as } => {
             let acting_as = acting_as.map(|encoded| decode_identity(&encoded)).transpose()?;
             admin_token_caller(application, &key, acting_as, origin)
@@ -206,8 +218,8 @@ mod tests {
     }
 
     #[test]
-    fn other_schemes_are_refused_with_upstream_codes() {
-        assert_eq!(read(Some("Bearer eyJhbGciOi"), "/").unwrap_err().short, "InvalidAuthHeader");
+    fn bearer_is_a_user_token_and_other_schemes_are_refused_with_upstream_codes() {
+        assert_eq!(read(Some("Bearer eyJhbGciOi"), "/").unwrap(), Credentials::User { token: "eyJhbGciOi".into() });
         assert_eq!(read(Some("Basic dXNlcjpwYXNz"), "/").unwrap_err().short, "InvalidAdminKey");
         assert_eq!(read(Some("Convex "), "/").unwrap_err().short, "InvalidHeaderFailure");
     }

@@ -70,7 +70,7 @@ fn respond(result: Result<Response, HttpError>) -> Response {
 }
 
 async fn udf_post(state: AppState, peer: Peer, headers: HeaderMap, uri: Uri, body: Body, kind: CallKind) -> Result<Response, HttpError> {
-    let caller = auth::request_caller(state.application(), &headers, &uri, peer)?;
+    let caller = auth::request_caller(state.application(), &headers, &uri, peer).await?;
     let request: UdfPostRequest = wire::read_json(&headers, body, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE).await?;
     let format = ValueFormat::parse(request.format.as_deref())?;
     let path = FunctionPath::parse(&request.path)?;
@@ -79,7 +79,7 @@ async fn udf_post(state: AppState, peer: Peer, headers: HeaderMap, uri: Uri, bod
 
 async fn function(State(state): State<AppState>, peer: Peer, headers: HeaderMap, uri: Uri, body: Body) -> Response {
     let result = async {
-        let caller = auth::request_caller(state.application(), &headers, &uri, peer)?;
+        let caller = auth::request_caller(state.application(), &headers, &uri, peer).await?;
         let request: FunctionPostRequest = wire::read_json(&headers, body, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE).await?;
         let format = ValueFormat::parse(request.format.as_deref())?;
         let Some(path) = request.path.or(request.reference) else {
@@ -100,7 +100,7 @@ async fn function(State(state): State<AppState>, peer: Peer, headers: HeaderMap,
 
 async fn run(State(state): State<AppState>, peer: Peer, Path(path): Path<String>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
     let result = async {
-        let caller = auth::request_caller(state.application(), &headers, &uri, peer)?;
+        let caller = auth::request_caller(state.application(), &headers, &uri, peer).await?;
         let request: RunPostRequest = wire::read_json(&headers, body, MAX_BACKEND_PUBLIC_API_REQUEST_SIZE).await?;
         let format = ValueFormat::parse(request.format.as_deref())?;
         let path = FunctionPath::parse_url_path(&path)?;

@@ -90,7 +90,9 @@ fn authenticate(state: &AppState, headers: &HeaderMap, uri: &Uri, body_key: Opti
         Some(key) => key.to_owned(),
         None => match auth::credentials(headers, uri)? {
             Credentials::AdminKey { key, .. } => key,
-            Credentials::None => return Err(Error::new(Code::Forbidden, "BadDeployKey", hull_app::NOT_ADMIN_MESSAGE).into()),
+            Credentials::None | Credentials::User { .. } => {
+                return Err(Error::new(Code::Forbidden, "BadDeployKey", hull_app::NOT_ADMIN_MESSAGE).into());
+            }
         },
     };
     state.application().check_admin_key(&key)?;
@@ -338,7 +340,7 @@ fn start_push_response(plan: &PushPlan, environment_variables: std::collections:
         "environmentVariables": environment_variables,
         "externalDepsId": null,
         "componentDefinitionPackages": {"": {"pushId": plan.push_id}},
-        "appAuth": [],
+        "appAuth": plan.auth_providers.clone().unwrap_or_else(|| json!([])),
         "analysis": {"": {
             "definition": {
                 "path": "",
@@ -379,7 +381,7 @@ fn finish_push_diff(plan: &PushPlan) -> Json_ {
         _ => Json_::Null,
     };
     json!({
-        "authDiff": {"added": [], "removed": []},
+        "authDiff": auth_diff(plan),
         "definitionDiffs": {"": {}},
         "componentDiffs": {"": {
             "diffType": {"type": if created { "create" } else { "modify" }},
@@ -390,6 +392,18 @@ fn finish_push_diff(plan: &PushPlan) -> Json_ {
             "schemaDiff": schema_diff,
         }},
     })
+}
+
+/// The providers a push adds and removes, each as its JSON text (how upstream's `authDiff`
+/// lists them).
+fn auth_diff(plan: &PushPlan) -> Json_ {
+    let texts = |providers: &Option<Json_>| -> Vec<String> {
+        providers.as_ref().and_then(Json_::as_array).map(|list| list.iter().map(Json_::to_string).collect()).unwrap_or_default()
+    };
+    let (next, previous) = (texts(&plan.auth_providers), texts(&plan.previous_auth_providers));
+    let added: Vec<&String> = next.iter().filter(|p| !previous.contains(p)).collect();
+    let removed: Vec<&String> = previous.iter().filter(|p| !next.contains(p)).collect();
+    json!({"added": added, "removed": removed})
 }
 
 /// The evaluate_schema answer (`evaluateSchemaResponse` in

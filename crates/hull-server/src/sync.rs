@@ -119,7 +119,14 @@ impl Session {
                         &self.origin,
                     )
                     .map_err(|e| e.message),
-                    AuthenticationToken::User { .. } => Err("Hull does not verify user tokens yet.".to_owned()),
+                    AuthenticationToken::User { value } => {
+                        // Verifying may fetch the provider's keys: off the socket's task.
+                        let application = self.state.application().clone();
+                        tokio::task::spawn_blocking(move || application.user_caller(&value))
+                            .await
+                            .map_err(|_| "verifying the token panicked".to_owned())
+                            .and_then(|verified| verified.map_err(|e| e.message))
+                    }
                 };
                 let caller = match caller {
                     Ok(caller) => caller,

@@ -153,3 +153,44 @@ pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body:
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+/// A copy of hull-js's fixture project `name` in `root/project`, resolving `convex` from the
+/// pinned `npm/node_modules`.
+pub fn project(name: &str, root: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hull-js/tests/projects").join(name);
+    let project = root.join("project");
+    copy_dir(&source.join("convex"), &project.join("convex"));
+    std::fs::copy(source.join("package.json"), project.join("package.json")).unwrap();
+    std::os::unix::fs::symlink(node_modules(), project.join("node_modules")).unwrap();
+    project
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Runs `convex <command> --url <server> --admin-key <key>` (the pinned CLI) in `project`;
+/// whether it succeeded, and its stdout + stderr.
+pub fn convex(project: &Path, server: &Server, key: &str, command: &[&str]) -> (bool, String) {
+    let output: Output = Command::new(node_modules().join(".bin/convex"))
+        .args(command)
+        .args(["--url", &server.url(), "--admin-key", key])
+        .current_dir(project)
+        .env_remove("CONVEX_DEPLOYMENT")
+        .env_remove("CONVEX_DEPLOY_KEY")
+        .env_remove("CONVEX_SELF_HOSTED_URL")
+        .env_remove("CONVEX_SELF_HOSTED_ADMIN_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}

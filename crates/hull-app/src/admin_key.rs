@@ -70,6 +70,9 @@ impl fmt::Debug for InstanceSecret {
 pub struct AdminKeys {
     instance_name: String,
     mac_key: [u8; 32],
+    /// The instance secret itself: upstream's keys are encrypted under it (or a key derived
+    /// from it).
+    secret: [u8; INSTANCE_SECRET_BYTES],
 }
 
 impl AdminKeys {
@@ -77,7 +80,7 @@ impl AdminKeys {
     pub fn new(instance_name: &str, secret: &InstanceSecret) -> AdminKeys {
         let mut mac = HmacSha256::new_from_slice(&secret.0).expect("HMAC takes keys of any length");
         mac.update(ADMIN_KEY_PURPOSE);
-        AdminKeys { instance_name: instance_name.to_owned(), mac_key: mac.finalize().into_bytes().into() }
+        AdminKeys { instance_name: instance_name.to_owned(), mac_key: mac.finalize().into_bytes().into(), secret: secret.0 }
     }
 
     /// A new admin key, issued at `issued_s` (seconds since the epoch).
@@ -93,6 +96,23 @@ impl AdminKeys {
     /// Checks `key` (an optional `type:` prefix before the instance name is ignored, as
     /// upstream does). Any failure is 401 `BadAdminKey`, whatever was wrong.
     pub fn check(&self, key: &str) -> Result<()> {
+        let bad = || Error::new(Code::Unauthenticated, "BadAdminKey", BAD_ADMIN_KEY_MESSAGE);
+        if self.check_hull_key(key).is_ok() {
+            return Ok(());
+        }
+        match crate::upstream_admin_key::decode(key, &self.secret) {
+            Some(upstream) if upstream.instance_name == self.instance_name && upstream.read_only => Err(Error::new(
+                Code::Forbidden,
+                "ReadOnlyAdminKeyUnsupported",
+                "This is a read-only admin key; Hull does not support read-only admin keys yet. Use a full admin key (`hull admin-key`).",
+            )),
+            Some(upstream) if upstream.instance_name == self.instance_name => Ok(()),
+            _ => Err(bad()),
+        }
+    }
+
+    /// Checks a key in Hull's own format.
+    fn check_hull_key(&self, key: &str) -> Result<()> {
         let bad = || Error::new(Code::Unauthenticated, "BadAdminKey", BAD_ADMIN_KEY_MESSAGE);
         let (name, hex) = key.split_once('|').ok_or_else(bad)?;
         let name = name.rsplit(':').next().expect("rsplit yields at least one part");
@@ -120,7 +140,7 @@ pub(crate) fn encode_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
@@ -133,6 +153,22 @@ mod tests {
 
     fn keys(name: &str, secret: &InstanceSecret) -> AdminKeys {
         AdminKeys::new(name, secret)
+    }
+
+    #[test]
+    fn keys_the_upstream_backend_issued_for_this_instance_are_accepted() {
+        // Upstream's development keys for `carnitas` under the CLI's local-backend secret
+        // (see upstream_admin_key's tests), current and legacy format.
+        let secret = InstanceSecret::from_hex("4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974").unwrap();
+        let current = "carnitas|01ec1dc4339bc4a2c653e70016b1e1dea952bcfd707a0cd49c1bddcdfcd4d4a79bb2d6bdfa2f1493a1937cdb71e984c4a7";
+        let legacy = "0135d8598650f8f5cb0f30c34ec2e2bb62793bc28717c8eb6fb577996d50be5f4281b59181095065c5d0f86a2c31ddbe9b597ec62b47ded69782cd";
+        let carnitas = keys("carnitas", &secret);
+        carnitas.check(current).unwrap();
+        carnitas.check(legacy).unwrap();
+        // Another instance name or another secret: the same keys are wrong.
+        assert_eq!(keys("tacos", &secret).check(current).unwrap_err().short, "BadAdminKey");
+        assert_eq!(keys("tacos", &secret).check(legacy).unwrap_err().short, "BadAdminKey");
+        assert_eq!(keys("carnitas", &InstanceSecret::generate()).check(current).unwrap_err().short, "BadAdminKey");
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub mod limits;
 mod logs;
 pub mod server_keys;
 mod user_auth;
+pub mod upstream_admin_key;
 
 use std::sync::Arc;
 

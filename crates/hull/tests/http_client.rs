@@ -98,3 +98,30 @@ fn keys_issued_for_a_given_name_and_secret_work_on_a_server_started_with_them() 
     // A key for the stored identity is not valid for the one given on the command line.
     assert_eq!(get_status(port, "/api/check_admin_key", &format!("Convex {stored_key}")), 401);
 }
+
+#[test]
+fn keys_the_upstream_backend_issued_work_on_a_server_with_the_same_name_and_secret() {
+    // The `convex` CLI's local-backend secret and upstream's development keys for `carnitas`
+    // under it (current AES-GCM-SIV and legacy secretbox format).
+    let secret = "4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974";
+    let current = "carnitas|01ec1dc4339bc4a2c653e70016b1e1dea952bcfd707a0cd49c1bddcdfcd4d4a79bb2d6bdfa2f1493a1937cdb71e984c4a7";
+    let legacy = "0135d8598650f8f5cb0f30c34ec2e2bb62793bc28717c8eb6fb577996d50be5f4281b59181095065c5d0f86a2c31ddbe9b597ec62b47ded69782cd";
+    let temp = tempfile::tempdir().unwrap();
+    let server = serve(&temp.path().join("data"), temp.path(), &["--instance-name", "carnitas", "--instance-secret", secret]);
+    for key in [current, legacy, &format!("dev:{current}")] {
+        assert_eq!(get_status(server.port, "/api/check_admin_key", &format!("Convex {key}")), 200, "{key}\n{}", server.stderr());
+    }
+    // Acting as a user with an upstream key works like with Hull's own.
+    let identity = base64_identity(r#"{"issuer":"https://app","subject":"u1"}"#);
+    assert_eq!(get_status(server.port, "/api/check_admin_key", &format!("Convex {current}:{identity}")), 200);
+
+    let other = tempfile::tempdir().unwrap();
+    let elsewhere = serve(&other.path().join("data"), other.path(), &["--instance-name", "tacos", "--instance-secret", secret]);
+    assert_eq!(get_status(elsewhere.port, "/api/check_admin_key", &format!("Convex {current}")), 401, "another instance name");
+}
+
+/// Standard base64 of `json` (what `setAdminAuth(key, identity)` appends).
+fn base64_identity(json: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(json)
+}

@@ -156,6 +156,12 @@ struct Host {
     /// Environment variables read while unset (`process.env.X` was `undefined`), for auth
     /// config's "Environment variable X is used in auth config file but its value was not set".
     missing_env: RefCell<Vec<String>>,
+    /// The body of the HTTP action request about to run, handed to JS as an `ArrayBuffer`
+    /// beside (not inside) the JSON arguments: base64 in JSON would hold a large body in the
+    /// heap three times over.
+    http_request_body: RefCell<Option<Vec<u8>>>,
+    /// The body of the response the last HTTP action returned, taken from JS the same way.
+    http_response_body: RefCell<Option<Vec<u8>>>,
     /// Rejected promises nobody handles yet: (promise, reason), from QuickJS's rejection
     /// tracker. Checked after every microtask checkpoint of a request.
     unhandled: RefCell<
@@ -1335,8 +1341,10 @@ impl JsRuntime {
             "url": request.url,
             "method": request.method,
             "headerPairs": request.headers,
-            "body": request.body.as_ref().map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+            "body": serde_json::Value::Null,
+            "hullBody": request.body.is_some(),
         });
+        *self.inner.host.http_request_body.borrow_mut() = request.body.clone();
         let pathname = url::Url::parse(&request.url)
             .map(|u| u.path().to_owned())
             .unwrap_or_default();
@@ -1367,9 +1375,17 @@ impl JsRuntime {
             &mut handler,
         );
         self.nested = Some(nested);
+        // Not taken when the call failed before entering JS: do not keep it for the next one.
+        self.inner.host.http_request_body.borrow_mut().take();
+        let body = self.inner.host.http_response_body.borrow_mut().take();
         let (result, logs) = executed?;
-        let result =
-            result.and_then(|value| HttpResponse::from_value(&value).map_err(JsError::plain));
+        let result = result.and_then(|value| {
+            let mut response = HttpResponse::from_value(&value).map_err(JsError::plain)?;
+            if matches!(&value, Value::Object(object) if object.get("hullBody") == Some(&Value::Boolean(true))) {
+                response.body = body.unwrap_or_default();
+            }
+            Ok(response)
+        });
         Ok(HttpActionOutcome { result, logs })
     }
 
@@ -1509,12 +1525,26 @@ impl JsRuntime {
                 for arg in invoke_args {
                     call_args.push_arg(*arg).map_err(internal)?;
                 }
+                if kind == UdfType::HttpAction {
+                    let body = inner.host.http_request_body.borrow_mut().take();
+                    let body = match body {
+                        Some(bytes) => Some(rquickjs::ArrayBuffer::new(ctx.clone(), bytes).map_err(internal)?),
+                        None => None,
+                    };
+                    call_args.push_arg(body).map_err(internal)?;
+                }
                 update_stack_top(&ctx);
                 inner.host.budget.start();
                 let called = invoke.call_arg::<Promise>(call_args).catch(&ctx);
                 inner.host.budget.stop();
                 let promise = called.map_err(|e| caught_failure(&ctx, &inner.host, &hooks, e))?;
-                drive(&ctx, &inner.host, &hooks, promise, handler)
+                let json = drive(&ctx, &inner.host, &hooks, promise, handler)?;
+                if kind == UdfType::HttpAction {
+                    let take: Function = hooks.get("takeResponseBody").map_err(internal)?;
+                    let body: Option<rquickjs::TypedArray<u8>> = take.call(()).map_err(internal)?;
+                    *inner.host.http_response_body.borrow_mut() = body.as_ref().map(typed_bytes);
+                }
+                Ok(json)
             });
         drop(guard);
         let logs = self.inner.host.logs.take();

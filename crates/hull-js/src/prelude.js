@@ -1089,15 +1089,29 @@ export default function installHullPrelude(host) {
   let nextResponseStream = 1;
   // The host's entry for HTTP actions: the router's runRequest, then a streamed response body
   // (the handler may still be writing it) read to the end.
-  async function runHttpRequest(router, argsStr, route) {
+  // The request body arrives beside the JSON arguments (an ArrayBuffer, or undefined) and is
+  // taken by requestFromConvexJson without copying.
+  let pendingRequestBody = null;
+  // The response body leaves the same way: the JSON says `hullBody: true` and the host takes
+  // the bytes with takeResponseBody.
+  let responseBody = null;
+  async function runHttpRequest(router, argsStr, route, body) {
+    pendingRequestBody = body === undefined || body === null ? null : new Uint8Array(body);
+    responseBody = null;
     const json = await router.runRequest(argsStr, route);
     const out = JSON.parse(json);
     if (out.streamId === undefined || out.streamId === null) return json;
-    const stream = responseStreams.get(out.streamId);
+    const stashed = responseStreams.get(out.streamId);
     responseStreams.delete(out.streamId);
     delete out.streamId;
-    out.body = toBase64(await readAllBytes(stream));
+    responseBody = isStream(stashed) ? await readAllBytes(stashed) : stashed;
+    out.hullBody = responseBody !== null;
     return JSON.stringify(out);
+  }
+  function takeResponseBody() {
+    const bytes = responseBody;
+    responseBody = null;
+    return bytes === null ? undefined : bytes;
   }
 
   // JS-to-JS syscalls the convex library makes (`Convex.jsSyscall`).
@@ -1105,7 +1119,13 @@ export default function installHullPrelude(host) {
     define(global.Convex, "jsSyscall", function jsSyscall(op, args) {
       switch (op) {
         case "requestFromConvexJson": {
-          const { url, method, headerPairs, body } = args.convexJson;
+          const { url, method, headerPairs, body, hullBody } = args.convexJson;
+          if (hullBody) {
+            const request = new Request(url, { method, headers: headerPairs });
+            request[BODY] = pendingRequestBody;
+            pendingRequestBody = null;
+            return request;
+          }
           return new Request(url, { method, headers: headerPairs, body: body === null || body === undefined ? undefined : fromBase64(body) });
         }
         case "convexJsonFromResponse": {
@@ -1114,13 +1134,12 @@ export default function installHullPrelude(host) {
           const headerPairs = [];
           for (const [k, v] of response.headers[HEADER_LIST]) headerPairs.push([k, v]);
           const bytes = response[BODY];
-          if (isStream(bytes)) {
-            // Read by runHttpRequest once the handler has returned (bodies are buffered whole).
-            const streamId = nextResponseStream++;
-            responseStreams.set(streamId, bytes);
-            return { status: response.status, headerPairs, body: null, streamId };
-          }
-          return { status: response.status, headerPairs, body: bytes === null ? null : toBase64(bytes) };
+          if (bytes === null) return { status: response.status, headerPairs, body: null };
+          // Bytes or a stream (read to its end once the handler has returned), taken by
+          // runHttpRequest and handed to the host beside the JSON.
+          const streamId = nextResponseStream++;
+          responseStreams.set(streamId, bytes);
+          return { status: response.status, headerPairs, body: null, streamId };
         }
         default:
           throw new Error(op + " is not supported by this backend yet");
@@ -1454,6 +1473,7 @@ export default function installHullPrelude(host) {
     analyzeModule,
     exportAuthConfig,
     runHttpRequest,
+    takeResponseBody,
     // Called before every request (and before module import, with the import-phase values).
     nextTimerDelay,
     runDueTimers,

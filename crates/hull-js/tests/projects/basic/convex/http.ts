@@ -144,4 +144,14 @@ http.route({
   }),
 });
 
+// Echoes the request body: large bodies in and out.
+http.route({
+  path: "/echo",
+  method: "POST",
+  handler: httpAction(async (_ctx, request) => {
+    const body = await request.arrayBuffer();
+    return new Response(body, { headers: { "content-type": "application/octet-stream" } });
+  }),
+});
+
 export default http;

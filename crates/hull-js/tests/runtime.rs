@@ -238,6 +238,7 @@ fn analysis_finds_every_function_route_and_cron() {
             ("/boom", "GET"),
             ("/channels", "GET"),
             ("/channels", "POST"),
+            ("/echo", "POST"),
             ("/form", "POST"),
             ("/guarded", "GET"),
             ("/hello", "GET"),

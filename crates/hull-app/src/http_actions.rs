@@ -36,12 +36,20 @@ impl Application {
         let Some(workers) = deployment.workers.as_ref().filter(|_| deployment.modules.contains(HTTP_MODULE)) else {
             return Ok(HttpActionResult::NotEnabled);
         };
+        // `Authorization: Bearer <JWT>` from a provider of `auth.config.js` makes that user
+        // `ctx.auth`'s. As upstream, a header that is not Convex auth (a webhook's own shared
+        // token, say) is left to the handler: the request runs without an identity.
+        let identity = match bearer_token(&request).map(|token| self.user_caller(token)) {
+            Some(Ok(crate::Caller::User(user))) => Some(user.identity()),
+            _ => None,
+        };
         let request_id = crate::call::request_id();
         let identifier = format!("{} {}", request.method, url_path(&request.url));
         let database = self.inner.database.clone();
         let started = std::time::Instant::now();
         let started_ms = crate::logs::now_ms() as f64;
-        let outcome = workers.run(move |runtime| runtime.run_http_action(&request, &database))?;
+        let outcome = workers
+            .run(move |runtime| runtime.with_user_identity(identity, |runtime| runtime.run_http_action(&request, &database)))?;
         let result = outcome.result.map_err(FunctionError::from);
         self.inner.executions.record(crate::logs::FunctionExecution {
             cursor_ms: 0,
@@ -58,6 +66,13 @@ impl Application {
             Err(error) => HttpActionResult::Error { request_id, error },
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer_token(request: &HttpRequest) -> Option<&str> {
+    let (_, value) = request.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("authorization"))?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The path of an absolute URL, for log identifiers.

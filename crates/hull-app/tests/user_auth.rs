@@ -70,6 +70,29 @@ fn a_valid_token_becomes_ctx_auth_and_survives_a_restart() {
 }
 
 #[test]
+fn http_actions_see_the_bearer_tokens_user_and_other_headers_pass_through() {
+    let key = rsa_key(0, "k1");
+    let issuer = TestIssuer::start(&[&key]);
+    let (_p, app) = deployed(&issuer);
+    let whoami = |authorization: Option<String>| {
+        let request = hull_app::HttpRequest {
+            method: "GET".into(),
+            url: "http://127.0.0.1:3211/whoami".into(),
+            headers: authorization.map(|value| ("authorization".to_owned(), value)).into_iter().collect(),
+            body: None,
+        };
+        match app.run_http_action(request).unwrap() {
+            hull_app::HttpActionResult::Response(response) => serde_json::from_slice::<Json>(&response.body).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(whoami(Some(format!("Bearer {}", token(&key, &issuer, json!({})))))["subject"], "user-1");
+    assert_eq!(whoami(None), Json::Null);
+    // A webhook's own shared secret is not Convex auth: the handler runs, without an identity.
+    assert_eq!(whoami(Some("Bearer my-webhook-secret".into())), Json::Null);
+}
+
+#[test]
 fn bad_tokens_are_refused_before_any_code_runs() {
     let key = rsa_key(0, "k1");
     let stranger = rsa_key(1, "k1"); // same kid, another key: a forgery

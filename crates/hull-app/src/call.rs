@@ -65,8 +65,21 @@ pub enum Caller {
 pub struct RequestOrigin {
     /// The client's socket address, when known.
     pub client_address: Option<String>,
-    /// The request carries an `Origin` or `Sec-Fetch-*` header of a browser context.
+    /// The request carries a header only browsers send ([`BROWSER_ONLY_HEADERS`]).
     pub from_browser: bool,
+}
+
+/// Headers only browsers send: every browser request carries `Sec-Fetch-Site` (and `Dest`), and
+/// every cross-origin or WebSocket request an `Origin`. `Sec-Fetch-Mode` is not among them:
+/// Node's own `fetch` (undici) sends `sec-fetch-mode: cors` from servers too.
+pub const BROWSER_ONLY_HEADERS: [&str; 4] = ["origin", "sec-fetch-site", "sec-fetch-dest", "sec-fetch-user"];
+
+impl RequestOrigin {
+    /// The origin of a request with these header names (any case), from `client_address`.
+    pub fn from_headers<'a>(names: impl IntoIterator<Item = &'a str>, client_address: Option<String>) -> RequestOrigin {
+        let from_browser = names.into_iter().any(|name| BROWSER_ONLY_HEADERS.iter().any(|b| b.eq_ignore_ascii_case(name)));
+        RequestOrigin { client_address, from_browser }
+    }
 }
 
 impl Caller {

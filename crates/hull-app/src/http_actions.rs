@@ -31,7 +31,8 @@ impl Application {
     /// Serves `request` (method upper-case; HEAD is served as GET by the caller) with the
     /// deployed `http.js` router. Blocks until the handler's response is complete. `Err` is for
     /// failures that are not the handler's (overload, storage).
-    pub fn run_http_action(&self, request: HttpRequest) -> hull_errors::Result<HttpActionResult> {
+    /// `origin` is where the request came from (audited when it presents a server key).
+    pub fn run_http_action(&self, request: HttpRequest, origin: &crate::RequestOrigin) -> hull_errors::Result<HttpActionResult> {
         let deployment = self.current();
         let Some(workers) = deployment.workers.as_ref().filter(|_| deployment.modules.contains(HTTP_MODULE)) else {
             return Ok(HttpActionResult::NotEnabled);
@@ -39,9 +40,18 @@ impl Application {
         // `Authorization: Bearer <JWT>` from a provider of `auth.config.js` makes that user
         // `ctx.auth`'s. As upstream, a header that is not Convex auth (a webhook's own shared
         // token, say) is left to the handler: the request runs without an identity.
-        let identity = match bearer_token(&request).map(|token| self.user_caller(token)) {
-            Some(Ok(crate::Caller::User(user))) => Some(user.identity()),
-            _ => None,
+        // A Hull server key or token (`--allow 'http:*'`) gives the identity
+        // `{issuer: "hull:server-key", subject: <key name>}`, so a handler can admit trusted
+        // servers only.
+        let identity = match bearer_token(&request) {
+            Some(token) if token.starts_with(hull_keys::TOKEN_PREFIX) || token.starts_with(hull_keys::KEY_PREFIX) => {
+                self.server_key_http_identity(token, &request.method, url_path(&request.url), origin)
+            }
+            Some(token) => match self.user_caller(token) {
+                Ok(crate::Caller::User(user)) => Some(user.identity()),
+                _ => None,
+            },
+            None => None,
         };
         let request_id = crate::call::request_id();
         let identifier = format!("{} {}", request.method, url_path(&request.url));

@@ -435,14 +435,40 @@ impl Application {
         udf_type: Option<hull_js::UdfType>,
         request_id: &str,
     ) -> Result<bool> {
+        let (module, name) = (path.module().strip_suffix(".js").unwrap_or(path.module()), path.function());
+        let target = Target {
+            function: format!("{module}:{name}"),
+            module,
+            name,
+            reachable: !path.is_system() && !path.is_dependency_chunk(),
+            exists: udf_type.is_some(),
+            writes: udf_type != Some(hull_js::UdfType::Query),
+        };
+        self.authorize(caller, &target, request_id)
+    }
+
+    /// [`Self::authorize_server_key_call`] for an HTTP action: the route counts as the function
+    /// `http:<path>` (so `--allow 'http:*'` reaches every route), and as one that may write.
+    pub(crate) fn authorize_server_key_http(&self, caller: &ServerKeyCaller, method: &str, path: &str, request_id: &str) -> Result<bool> {
+        let target = Target {
+            function: format!("http:{method} {path}"),
+            module: "http",
+            name: path,
+            reachable: true,
+            exists: true,
+            writes: true,
+        };
+        self.authorize(caller, &target, request_id)
+    }
+
+    fn authorize(&self, caller: &ServerKeyCaller, target: &Target<'_>, request_id: &str) -> Result<bool> {
         let keys = &self.inner.server_keys;
         let record = keys.by_id.read().get(&caller.key_id).cloned().ok_or_else(invalid_key)?;
-        let function = format!("{}:{}", path.module().strip_suffix(".js").unwrap_or(path.module()), path.function());
         let entry = |outcome: &str, reason: Option<String>| AuditEntry {
             time: now_ms(),
             key: record.info.name.clone(),
             via: if caller.token.is_some() { "token" } else { "key" }.to_owned(),
-            function: Some(function.clone()),
+            function: Some(target.function.clone()),
             outcome: outcome.to_owned(),
             reason,
             acting_as: subject(caller.acting_as.as_ref()),
@@ -472,14 +498,14 @@ impl Application {
                 ));
             }
         }
-        let (module, name) = (path.module(), path.function());
-        let denied = if path.is_system() || path.is_dependency_chunk() || !record.scope.allows(module, name) {
+        let (module, name) = (target.module, target.name);
+        let denied = if !target.reachable || !record.scope.allows(module, name) {
             Some("outside the key's scope")
         } else if caller.token.as_ref().and_then(|(_, scope)| scope.as_ref()).is_some_and(|scope| !scope.allows(module, name)) {
             Some("outside the token's scope")
-        } else if udf_type.is_none() {
+        } else if !target.exists {
             Some("no such function")
-        } else if record.info.read_only && udf_type != Some(hull_js::UdfType::Query) {
+        } else if record.info.read_only && target.writes {
             Some("the key is read-only")
         } else {
             None
@@ -495,6 +521,40 @@ impl Application {
             }
         }
     }
+
+    /// The identity an HTTP action sees for a server key or token presented as `Authorization:
+    /// Bearer` (`None` when the credential is not a server key, does not check out, or its
+    /// scope lacks `http:*`; the handler then runs without an identity, as for any header that
+    /// is not Convex auth).
+    pub(crate) fn server_key_http_identity(&self, credential: &str, method: &str, path: &str, origin: &RequestOrigin) -> Option<serde_json::Value> {
+        let Ok(Some(Caller::ServerKey(caller))) = self.server_key_caller(credential, None, origin) else { return None };
+        let request_id = crate::call::request_id();
+        match self.authorize_server_key_http(&caller, method, path, &request_id) {
+            Ok(true) => Some(serde_json::json!({
+                "tokenIdentifier": format!("{SERVER_KEY_ISSUER}|{}", caller.name),
+                "issuer": SERVER_KEY_ISSUER,
+                "subject": caller.name,
+            })),
+            _ => None,
+        }
+    }
+}
+
+/// The `issuer` of the identity HTTP actions see for a server key.
+pub const SERVER_KEY_ISSUER: &str = "hull:server-key";
+
+/// What a server-key caller asks to run, for [`Application::authorize`].
+struct Target<'a> {
+    /// As audited: `module:function` or `http:METHOD /path`.
+    function: String,
+    /// Matched against the scopes.
+    module: &'a str,
+    name: &'a str,
+    /// False for `_system/*` and bundler chunks, which no scope reaches.
+    reachable: bool,
+    exists: bool,
+    /// Not a query: refused to read-only keys.
+    writes: bool,
 }
 
 fn denial(

@@ -260,6 +260,37 @@ fn the_audit_trail_keeps_the_newest_entries_within_its_bound() {
 }
 
 #[test]
+fn http_actions_see_a_server_token_allowed_http_as_its_key() {
+    let (_p, app) = deployed();
+    let partner = |authorization: &str, origin: &RequestOrigin| {
+        let request = hull_app::HttpRequest {
+            method: "GET".into(),
+            url: "http://127.0.0.1:3211/partner".into(),
+            headers: vec![("authorization".into(), authorization.into())],
+            body: None,
+        };
+        match app.run_http_action(request, origin).unwrap() {
+            hull_app::HttpActionResult::Response(response) => (response.status, String::from_utf8(response.body).unwrap()),
+            other => panic!("{other:?}"),
+        }
+    };
+    let now = now_ms() / 1000;
+    let allowed = ServerKey::parse(&mint(&app, "partner-api", &["http:*"], |_| {})).unwrap();
+    let token = hull_keys::derive_token(&allowed, 60, None, now).unwrap();
+    assert_eq!(partner(&format!("Bearer {token}"), &server()), (200, r#"{"key":"partner-api"}"#.to_owned()));
+    // A key without `http:*`, a browser, a revoked key: the handler sees no identity.
+    let other = ServerKey::parse(&mint(&app, "secrets-only", &["secrets:*"], |_| {})).unwrap();
+    let other_token = hull_keys::derive_token(&other, 60, None, now).unwrap();
+    assert_eq!(partner(&format!("Bearer {other_token}"), &server()).0, 401);
+    let browser = RequestOrigin { client_address: None, from_browser: true };
+    assert_eq!(partner(&format!("Bearer {token}"), &browser).0, 401);
+    app.revoke_server_key("partner-api").unwrap();
+    assert_eq!(partner(&format!("Bearer {token}"), &server()).0, 401);
+    let audit = app.server_key_audit(Some("partner-api"), 10).unwrap();
+    assert!(audit.iter().any(|e| e.function.as_deref() == Some("http:GET /partner") && e.outcome == "allowed"), "{audit:?}");
+}
+
+#[test]
 fn what_is_stored_cannot_impersonate_a_key() {
     use base64::Engine as _;
     let (_p, app) = deployed();

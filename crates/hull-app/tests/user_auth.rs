@@ -81,7 +81,7 @@ fn http_actions_see_the_bearer_tokens_user_and_other_headers_pass_through() {
             headers: authorization.map(|value| ("authorization".to_owned(), value)).into_iter().collect(),
             body: None,
         };
-        match app.run_http_action(request).unwrap() {
+        match app.run_http_action(request, &hull_app::RequestOrigin::default()).unwrap() {
             hull_app::HttpActionResult::Response(response) => serde_json::from_slice::<Json>(&response.body).unwrap(),
             other => panic!("{other:?}"),
         }

@@ -139,15 +139,9 @@ pub async fn request_caller(application: &Application, headers: &HeaderMap, uri:
     caller(application, credentials, &origin)
 }
 
-/// Headers only browsers send: every browser request carries `Sec-Fetch-Site` (and `Dest`), and
-/// every cross-origin or WebSocket request an `Origin`. `Sec-Fetch-Mode` is not among them:
-/// Node's own `fetch` (undici) sends `sec-fetch-mode: cors` from servers too.
-const BROWSER_ONLY_HEADERS: [&str; 4] = ["origin", "sec-fetch-site", "sec-fetch-dest", "sec-fetch-user"];
-
 /// Where a request comes from: its peer address, and whether a browser sent it.
 pub fn request_origin(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> RequestOrigin {
-    let from_browser = BROWSER_ONLY_HEADERS.iter().any(|name| headers.contains_key(*name));
-    RequestOrigin { client_address: peer.map(|addr| addr.to_string()), from_browser }
+    RequestOrigin::from_headers(headers.keys().map(|name| name.as_str()), peer.map(|addr| addr.to_string()))
 }
 
 /// The caller the credentials prove: admin keys are checked against the application (401

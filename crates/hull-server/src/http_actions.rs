@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use hull_app::{HttpActionResult, HttpRequest};
 use hull_errors::Error;
 
+use crate::auth::Peer;
 use crate::{AppState, HttpError};
 
 /// Largest HTTP action request body: 20 MiB, upstream's limit for HTTP action bodies
@@ -26,14 +27,15 @@ pub const HTTP_ACTION_BODY_LIMIT: usize = 20 << 20;
 pub const NO_HTTP_ACTIONS_MESSAGE: &str = "This Convex deployment does not have HTTP actions enabled.";
 
 /// The site port's fallback: every path is an HTTP action.
-pub async fn site(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+pub async fn site(State(state): State<AppState>, peer: Peer, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    serve(state, method, path_and_query, headers, body).await
+    serve(state, peer, method, path_and_query, headers, body).await
 }
 
 /// `/http/<path>` on the API port: the action routed at `/<path>`.
 pub async fn api_prefixed(
     State(state): State<AppState>,
+    peer: Peer,
     path: Option<Path<String>>,
     method: Method,
     uri: Uri,
@@ -45,10 +47,10 @@ pub async fn api_prefixed(
         path_and_query.push('?');
         path_and_query.push_str(query);
     }
-    serve(state, method, path_and_query, headers, body).await
+    serve(state, peer, method, path_and_query, headers, body).await
 }
 
-async fn serve(state: AppState, method: Method, path_and_query: String, headers: HeaderMap, body: Body) -> Response {
+async fn serve(state: AppState, peer: Peer, method: Method, path_and_query: String, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let head = method == Method::HEAD;
         let method = if head { Method::GET } else { method };
@@ -67,7 +69,8 @@ async fn serve(state: AppState, method: Method, path_and_query: String, headers:
             body,
         };
         let application = state.application().clone();
-        let result = tokio::task::spawn_blocking(move || application.run_http_action(request))
+        let origin = crate::auth::request_origin(&headers, peer.0);
+        let result = tokio::task::spawn_blocking(move || application.run_http_action(request, &origin))
             .await
             .map_err(|_| Error::internal("HttpActionPanicked", "an HTTP action panicked"))?
             .map_err(crate::wire::system_error)?;

@@ -2,10 +2,10 @@
 # Installs what Hull's test suite needs on a fresh machine. Idempotent: every step checks
 # before it installs, so scripts/test.sh runs it every time.
 #
-# Today the suite needs only the Rust toolchain (required) and cargo-nextest (optional:
-# scripts/test.sh falls back to `cargo test`). Later needs go in the sections below: Debian
-# packages into APT_PACKAGES, npm packages (the Convex CLI and client, for conformance tests)
-# into the npm section.
+# The suite needs the Rust toolchain (required), cargo-nextest (optional: scripts/test.sh falls
+# back to `cargo test`), Debian's postgresql (the PostgreSQL engine's tests) and chromium (the
+# SvelteKit example's browser test), and npm packages from committed lockfiles: the pinned
+# Convex CLI and clients (npm/) and the SvelteKit example's (examples/sveltekit/).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,6 +30,8 @@ fi
 APT_PACKAGES=()
 # PostgreSQL server binaries for the PostgreSQL engine's tests (scripts/postgres.sh).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then APT_PACKAGES+=(postgresql); fi
+# Debian's Chromium, driven by playwright-core in examples/sveltekit/tests/browser.mjs.
+if [ ! -x /usr/bin/chromium ]; then APT_PACKAGES+=(chromium); fi
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
@@ -61,6 +63,17 @@ fi
 # finds the pinned one through this link (tests import it from there).
 if [ -d npm/node_modules ]; then
     ln -sfn ../../npm/node_modules packages/hull-server/node_modules
+fi
+
+# The SvelteKit example (SvelteKit, Svelte 5, convex-svelte, playwright-core), from its lockfile.
+example=examples/sveltekit
+if [ -f "$example/package-lock.json" ] && command -v npm >/dev/null 2>&1; then
+    if [ ! -d "$example/node_modules" ] || [ "$example/package-lock.json" -nt "$example/node_modules/.package-lock.json" ]; then
+        say "installing the SvelteKit example's npm packages"
+        npm ci --prefix "$example" --no-audit --no-fund --loglevel=error >/dev/null
+    else
+        say "SvelteKit example packages up to date"
+    fi
 fi
 
 say "done"

@@ -69,6 +69,8 @@ pub struct Server {
     stderr_path: PathBuf,
     /// The API port.
     pub port: u16,
+    /// The HTTP actions port.
+    pub site_port: u16,
 }
 
 impl Server {
@@ -94,6 +96,21 @@ fn free_ports() -> (u16, u16) {
     let api = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let site = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     (api.local_addr().unwrap().port(), site.local_addr().unwrap().port())
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
+}
+
+/// Whether something accepts connections on `port` and answers `GET /` with any status.
+pub fn answers_http(port: u16) -> bool {
+    let address = (Ipv4Addr::LOCALHOST, port).into();
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, PROBE_TIMEOUT) else { return false };
+    let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
+    let request = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let mut response = String::new();
+    stream.write_all(request.as_bytes()).is_ok() && stream.read_to_string(&mut response).is_ok() && response.starts_with("HTTP/1.1 ")
 }
 
 fn answers_version(port: u16) -> bool {
@@ -123,7 +140,7 @@ pub fn serve(data_dir: &Path, logs: &Path, extra: &[&str]) -> Server {
         .stderr(File::create(&stderr_path).unwrap())
         .spawn()
         .unwrap();
-    let mut server = Server { child, stderr_path, port: api_port };
+    let mut server = Server { child, stderr_path, port: api_port, site_port };
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     while !answers_version(api_port) {
         if let Some(status) = server.child.try_wait().unwrap() {

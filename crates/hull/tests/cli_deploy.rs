@@ -9,132 +9,27 @@
 //!
 //! Node.js is required: without it this test fails, saying so.
 
-use std::fs::File;
+mod support;
+
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::Path;
 
-/// How long a debug build may take to start answering, on a loaded two-core machine.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-/// Delay between two readiness probes.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
+use support::{convex as convex_command, http, node_modules, require_node, Server};
+
 /// Bound on one HTTP exchange with the server.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-const HULL: &str = env!("CARGO_BIN_EXE_hull");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn node_modules() -> PathBuf {
-    repo().join("npm/node_modules")
-}
-
-/// A `hull serve` child, killed and reaped on drop.
-struct Server {
-    child: Child,
-    stderr_path: PathBuf,
-    port: u16,
-    /// The site (HTTP actions) port.
-    site_port: u16,
-}
-
-impl Server {
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn hull(args: &[&str]) -> String {
-    let output = Command::new(HULL).args(args).env_remove("HULL_INSTANCE_NAME").env_remove("HULL_INSTANCE_SECRET").output().unwrap();
-    assert!(output.status.success(), "hull {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
-}
-
-/// One HTTP/1.1 exchange: `(status, body)`.
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    String::from_utf8(support::hull(args).stdout).unwrap()
 }
 
 fn serve(data_dir: &Path, logs: &Path) -> Server {
-    let (port, site_port) = (free_port(), free_port());
-    let stderr_path = logs.join("serve.stderr");
-    let child = Command::new(HULL)
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--port", &port.to_string(), "--site-port", &site_port.to_string()])
-        .env_remove("HULL_INSTANCE_NAME")
-        .env_remove("HULL_INSTANCE_SECRET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut server = Server { child, stderr_path, port, site_port };
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() || http(port, "GET", "/version", &[], b"").0 != 200 {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("hull serve exited ({status}); stderr:\n{}", server.stderr());
-        }
-        assert!(Instant::now() < deadline, "hull serve did not answer in time; stderr:\n{}", server.stderr());
-        std::thread::sleep(POLL_INTERVAL);
-    }
-    server
+    support::serve(data_dir, logs, &[])
 }
 
-/// A copy of the fixture project `basic` resolving `convex` from the pinned `npm/node_modules`.
-fn project(root: &Path) -> PathBuf {
-    let source = repo().join("crates/hull-js/tests/projects/basic");
-    let project = root.join("project");
-    copy_dir(&source.join("convex"), &project.join("convex"));
-    std::fs::copy(source.join("package.json"), project.join("package.json")).unwrap();
-    std::os::unix::fs::symlink(node_modules(), project.join("node_modules")).unwrap();
-    project
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
+fn project(root: &Path) -> std::path::PathBuf {
+    support::project("basic", root)
 }
 
 /// Runs the pinned CLI in `project` against `server`, typechecking off; returns its output
@@ -143,23 +38,6 @@ fn convex(project: &Path, server: &Server, key: &str, command: &[&str]) -> (bool
     let mut command = command.to_vec();
     command.extend(["--typecheck", "disable"]);
     convex_command(project, server, key, &command)
-}
-
-/// Runs `npx convex <command> --url <server> --admin-key <key>` in `project`.
-fn convex_command(project: &Path, server: &Server, key: &str, command: &[&str]) -> (bool, String) {
-    let output: Output = Command::new(node_modules().join(".bin/convex"))
-        .args(command)
-        .args(["--url", &server.url(), "--admin-key", key])
-        .current_dir(project)
-        .env_remove("CONVEX_DEPLOYMENT")
-        .env_remove("CONVEX_DEPLOY_KEY")
-        .env_remove("CONVEX_SELF_HOSTED_URL")
-        .env_remove("CONVEX_SELF_HOSTED_ADMIN_KEY")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
 }
 
 fn call(server: &Server, kind: &str, path: &str, args: serde_json::Value) -> serde_json::Value {
@@ -190,11 +68,7 @@ export const find = query({
 
 #[test]
 fn the_real_convex_cli_deploys_redeploys_and_is_refused_like_upstream() {
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.as_ref().is_ok_and(|o| o.status.success()),
-        "this test needs Node.js (`node` on PATH) to run the real Convex CLI: {node:?}"
-    );
+    require_node();
     assert!(node_modules().join(".bin/convex").exists(), "the pinned convex CLI is missing from npm/node_modules");
 
     let temp = tempfile::tempdir().unwrap();

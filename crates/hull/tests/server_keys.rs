@@ -7,10 +7,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
-use support::{fixture, hull, http, node_modules, require_node, serve, HULL};
+use support::{fixture, hull, http, require_node, run_node_script, serve, HULL};
 
 /// `hull keys create ...`: the key is the last line of stdout.
 fn create_key(url: &str, admin_key: &str, name: &str, flags: &[&str]) -> String {
@@ -54,17 +51,8 @@ fn server_keys_call_exactly_their_functions_through_the_unchanged_clients() {
     }
     let expiring = create_key(&url, &admin_key, "expiring", &["--allow", "*", "--expires", "1s"]);
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/server_keys.cjs");
     let input = serde_json::json!({"url": url, "adminKey": admin_key, "hull": HULL, "keys": keys});
-    let output = Command::new("node").arg(&script).arg(input.to_string()).env("NODE_PATH", node_modules()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.trim_end().ends_with("ok"),
-        "the client script failed ({}):\nstdout:\n{stdout}\nstderr:\n{}\nserver stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr),
-        server.stderr()
-    );
+    run_node_script("server_keys.cjs", &input, &server);
 
     // Expired by now (the script took seconds).
     let query = r#"{"path":"secrets:publicInfo","args":{}}"#;

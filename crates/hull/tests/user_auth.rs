@@ -7,13 +7,11 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hull_auth::testkit::{claims, rsa_key, with, TestIssuer};
 use serde_json::json;
-use support::{convex, hull, node_modules, project, require_node, serve};
+use support::{convex, hull, project, require_node, run_node_script, serve};
 
 #[test]
 fn user_tokens_reach_ctx_auth_through_both_clients_and_bad_ones_never_do() {
@@ -51,14 +49,5 @@ fn user_tokens_reach_ctx_auth_through_both_clients_and_bad_ones_never_do() {
             "garbage": "e30.e30.e30",
         },
     });
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/user_auth.cjs");
-    let output = Command::new("node").arg(&script).arg(input.to_string()).env("NODE_PATH", node_modules()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.trim_end().ends_with("ok"),
-        "the client script failed ({}):\nstdout:\n{stdout}\nstderr:\n{}\nserver stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr),
-        server.stderr()
-    );
+    run_node_script("user_auth.cjs", &input, &server);
 }

@@ -153,7 +153,8 @@ pub fn serve(data_dir: &Path, logs: &Path, extra: &[&str]) -> Server {
 }
 
 /// One raw HTTP/1.1 request; the status and body of the answer.
-pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> (u16, String) {
+    let body = body.as_ref();
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -161,10 +162,11 @@ pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body:
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    request.push_str(body);
     stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
+    // The server may close first (an error answered before the whole body was read).
+    let _ = stream.read_to_end(&mut response);
     let response = String::from_utf8_lossy(&response).into_owned();
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
@@ -192,6 +194,21 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
         }
     }
+}
+
+/// Runs the node script `script` (in `tests/js/`) with `input` as its one argument (JSON) and
+/// the pinned npm packages on `NODE_PATH`, asserting that it succeeds and prints "ok" last.
+pub fn run_node_script(script: &str, input: &serde_json::Value, server: &Server) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js").join(script);
+    let output = Command::new("node").arg(&path).arg(input.to_string()).env("NODE_PATH", node_modules()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.trim_end().ends_with("ok"),
+        "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}\nserver stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        server.stderr()
+    );
 }
 
 /// Runs `convex <command> --url <server> --admin-key <key>` (the pinned CLI) in `project`;

@@ -39,6 +39,7 @@ fn user_tokens_reach_ctx_auth_through_both_clients_and_bad_ones_never_do() {
 
     let input = json!({
         "url": server.url(),
+        "adminKey": admin_key,
         "valid": token(&key, json!({})),
         "other": token(&key, json!({"sub": "user-2"})),
         "bad": {

@@ -1,7 +1,7 @@
 // End-user JWTs through the unchanged clients against a running `hull serve` deployed with
 // tests/projects/auth (its OIDC provider is the test's local identity provider).
-// Usage: node user_auth.cjs '<json: {url, valid, other, bad: {name: token}}>'
-// `valid` and `other` are good tokens for subjects user-1 and user-2. Prints "ok" when every
+// Usage: node user_auth.cjs '<json: {url, adminKey, valid, other, bad: {name: token}}>'
+// `valid` and `other` are good tokens for subjects user-1 and user-2; `adminKey` acts as users. Prints "ok" when every
 // check passed; any failure throws.
 "use strict";
 
@@ -10,7 +10,7 @@ const WebSocket = require("ws");
 const { ConvexHttpClient, ConvexClient } = require("convex/browser");
 const { makeFunctionReference } = require("convex/server");
 
-const { url, valid, other, bad } = JSON.parse(process.argv[2]);
+const { url, adminKey, valid, other, bad } = JSON.parse(process.argv[2]);
 const whoami = makeFunctionReference("whoami:whoami");
 
 /** Resolves with the first value of whoami that `accept` takes; rejects after `ms`. */
@@ -73,8 +73,23 @@ async function socketClient() {
   await refused.close();
 }
 
+async function actingAs() {
+  // An admin acting as a user (setAdminAuth(key, identity)), over HTTP and the WebSocket.
+  const identity = { issuer: "https://app.example", subject: "impersonated" };
+  const http = new ConvexHttpClient(url, { logger: false });
+  http.setAdminAuth(adminKey, identity);
+  const seen = await http.query(whoami, {});
+  assert.equal(seen.subject, "impersonated");
+  assert.equal(seen.tokenIdentifier, "https://app.example|impersonated");
+  const socket = new ConvexClient(url, { webSocketConstructor: WebSocket, logger: false });
+  socket.setAdminAuth(adminKey, identity);
+  assert.equal((await waitFor(socket, (v) => v !== null)).subject, "impersonated");
+  await socket.close();
+}
+
 async function main() {
   await httpClient();
+  await actingAs();
   await socketClient();
   console.log("ok");
 }

@@ -74,6 +74,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// Kills the server with SIGKILL (no shutdown of any kind) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// What the server logged.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
@@ -154,23 +160,32 @@ pub fn serve(data_dir: &Path, logs: &Path, extra: &[&str]) -> Server {
 
 /// One raw HTTP/1.1 request; the status and body of the answer.
 pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> (u16, String) {
+    try_http(port, method, path, headers, body).unwrap_or_else(|| panic!("{method} {path}: could not reach the server on port {port}"))
+}
+
+/// [`http`], or `None` when the connection cannot be made or breaks before an answer starts
+/// (status 0: the answer was cut short).
+pub fn try_http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> Option<(u16, String)> {
     let body = body.as_ref();
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
+    stream.write_all(request.as_bytes()).ok()?;
+    // The server may answer (an error) before reading the whole body, and close.
+    let _ = stream.write_all(body);
     let mut response = Vec::new();
-    // The server may close first (an error answered before the whole body was read).
     let _ = stream.read_to_end(&mut response);
+    if response.is_empty() {
+        return None;
+    }
     let response = String::from_utf8_lossy(&response).into_owned();
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    Some((status, body))
 }
 
 /// A copy of hull-js's fixture project `name` in `root/project`, resolving `convex` from the

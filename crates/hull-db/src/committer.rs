@@ -150,7 +150,8 @@ fn prepare(
         Ok(Some(conflict)) => Some(conflict),
         Ok(None) => accepted.iter().find_map(|a| conflict_in(a.ts, &a.writes, &request.reads)),
     };
-    if let Some(conflict) = conflict {
+    let checked = !shared.skip_conflict_checks.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(conflict) = conflict.filter(|_| checked) {
         return Err(occ_error(catalog, &conflict));
     }
 

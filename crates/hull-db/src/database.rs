@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     /// Locked only while holding `write_log` (lock order: write_log, then subscriptions).
     pub subscriptions: Mutex<Subscriptions>,
     failure: Mutex<Option<Error>>,
+    /// Set only by [`Database::break_serializability_for_checker_tests`].
+    pub skip_conflict_checks: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -112,6 +114,7 @@ impl Database {
             write_log: Mutex::new(WriteLog::new(ts)),
             subscriptions: Mutex::new(Subscriptions::default()),
             failure: Mutex::new(None),
+            skip_conflict_checks: std::sync::atomic::AtomicBool::new(false),
         });
         let (sender, receiver) = sync_channel(COMMIT_QUEUE_CAPACITY);
         let thread_shared = shared.clone();
@@ -184,6 +187,14 @@ impl Database {
             ));
         }
         Ok(Transaction::new(self.shared.clone(), ts, published.catalog))
+    }
+
+    /// **Breaks serializability on purpose**: from now on commits skip the optimistic
+    /// concurrency check, so concurrent transactions lose updates. The serializability
+    /// checker's own tests use it to prove that the checker catches anomalies; nothing else may.
+    #[doc(hidden)]
+    pub fn break_serializability_for_checker_tests(&self) {
+        self.shared.skip_conflict_checks.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Commits `transaction`, returning its commit timestamp (its snapshot ts if it wrote

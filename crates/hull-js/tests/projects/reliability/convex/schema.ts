@@ -6,4 +6,8 @@ export default defineSchema({
   // tables must hold exactly the same (client, seq) pairs.
   entries: defineTable({ client: v.string(), seq: v.number() }).index("by_client_seq", ["client", "seq"]),
   mirror: defineTable({ client: v.string(), seq: v.number() }).index("by_client_seq", ["client", "seq"]),
+  // List-append workload (serializability checker): one list per key.
+  lists: defineTable({ key: v.number(), values: v.array(v.number()) }).index("by_key", ["key"]),
+  // Bank workload: transfers between accounts never change the total.
+  accounts: defineTable({ name: v.string(), balance: v.number() }).index("by_name", ["name"]),
 });

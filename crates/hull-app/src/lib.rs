@@ -42,6 +42,7 @@ mod http_actions;
 pub mod function_path;
 pub mod limits;
 mod logs;
+mod subscription;
 
 use std::sync::Arc;
 
@@ -60,6 +61,7 @@ pub use function_path::FunctionPath;
 pub use http_actions::HttpActionResult;
 pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;
+pub use subscription::{QueryResult, Timestamp};
 pub use hull_js::{AnalyzedFunction, AnalyzedModule, HttpRoute, LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
 
 use deployment::Deployment;
@@ -110,6 +112,10 @@ struct Inner {
     /// The environment variables, shared with every worker pool. Written only by
     /// `update_environment_variables`, which holds the write lock across its commit.
     env: env_vars::SharedEnv,
+    /// Bumped each time a push swaps new code in (part of [`Application::code_version`]).
+    code_swaps: std::sync::atomic::AtomicU64,
+    /// Query results shared by every subscription (see `subscription.rs`).
+    query_cache: subscription::QueryCache,
 }
 
 impl Application {
@@ -131,6 +137,8 @@ impl Application {
                 pending_pushes: Mutex::new(deploy::PendingPushes::default()),
                 executions: logs::ExecutionLog::default(),
                 env,
+                code_swaps: std::sync::atomic::AtomicU64::new(0),
+                query_cache: subscription::QueryCache::default(),
             }),
         })
     }

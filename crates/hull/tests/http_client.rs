@@ -1,7 +1,8 @@
-//! End to end with the real client: deploys the hull-js fixture project into a data directory
+//! End to end with the real clients: deploys the hull-js fixture project into a data directory
 //! (`hull deploy-push-request`), prints an admin key (`hull admin-key`), starts `hull serve` on
-//! free ports, and runs `tests/js/http_client.cjs`, which drives the server with
-//! `ConvexHttpClient` from the pinned `convex` package in `npm/node_modules`.
+//! free ports, and runs `tests/js/http_client.cjs` (`ConvexHttpClient`) and
+//! `tests/js/sync_client.cjs` (`ConvexClient` over the sync WebSocket), from the pinned `convex`
+//! package in `npm/node_modules`.
 //!
 //! Node.js is required: without it this test fails, saying so.
 
@@ -114,12 +115,13 @@ fn serve(data_dir: &Path, logs: &Path, extra: &[&str]) -> (Server, u16) {
     (server, api_port)
 }
 
-#[test]
-fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
+/// Deploys the fixture project into a fresh data directory, serves it and runs the client
+/// script `tests/js/<script>` against it with the deployment URL and an admin key.
+fn run_client_script(script: &str) {
     let node_version = Command::new("node").arg("--version").output();
     assert!(
         node_version.as_ref().is_ok_and(|o| o.status.success()),
-        "this test needs Node.js (`node` on PATH) to run the real ConvexHttpClient: {node_version:?}"
+        "this test needs Node.js (`node` on PATH) to run the real Convex client: {node_version:?}"
     );
     assert!(node_modules().join("convex/package.json").is_file(), "the pinned convex package is missing from npm/node_modules");
 
@@ -136,7 +138,7 @@ fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
     assert!(name.contains(key.split('|').next().unwrap()), "the key names the stored instance: {key} / {name}");
 
     let (server, port) = serve(&data_dir, temp.path(), &[]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/http_client.cjs");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js").join(script);
     let output = Command::new("node")
         .arg(&script)
         .arg(format!("http://127.0.0.1:{port}"))
@@ -152,6 +154,19 @@ fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
         String::from_utf8_lossy(&output.stderr),
         server.stderr()
     );
+}
+
+#[test]
+fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
+    run_client_script("http_client.cjs");
+}
+
+/// The real `ConvexClient` over the sync WebSocket: live updates from another client,
+/// `await mutation()` after its effect is visible, re-runs on an auth change, a consistent
+/// paginated query during inserts, and a resent mutation that runs once.
+#[test]
+fn convex_client_syncs_live_queries_over_the_websocket() {
+    run_client_script("sync_client.cjs");
 }
 
 #[test]

@@ -430,7 +430,7 @@ enum End {
     /// The client went away (or the server is stopping): just close.
     Close(Option<CloseFrame>),
     /// Send this last message, then close.
-    After(ServerMessage),
+    After(Box<ServerMessage>),
 }
 
 /// One socket's state.
@@ -476,7 +476,7 @@ async fn run(state: AppState, origin: hull_app::RequestOrigin, socket: WebSocket
                 last_received = Instant::now();
                 match message {
                     Some(Ok(Message::Text(text))) => session.handle(text.as_str()).await,
-                    Some(Ok(Message::Binary(_))) => Err(End::After(fatal("binary messages are not part of the sync protocol"))),
+                    Some(Ok(Message::Binary(_))) => Err(End::after(fatal("binary messages are not part of the sync protocol"))),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(Vec::new()),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Close(None)),
                 }
@@ -536,6 +536,12 @@ fn fatal(error: impl Into<String>) -> ServerMessage {
     ServerMessage::FatalError { error: error.into() }
 }
 
+impl End {
+    fn after(message: ServerMessage) -> End {
+        End::After(Box::new(message))
+    }
+}
+
 impl Session {
     fn new(state: AppState, origin: hull_app::RequestOrigin, completed: mpsc::UnboundedSender<Completed>) -> Session {
         let code_version = state.application().code_version();
@@ -562,7 +568,7 @@ impl Session {
     fn revoked(&self, error: String) -> End {
         // `baseVersion + 1` is the identity it concerns: the current one.
         let base_version = self.received.identity_version().saturating_sub(1);
-        End::After(ServerMessage::AuthError { error, base_version, auth_update_attempted: false })
+        End::after(ServerMessage::AuthError { error, base_version, auth_update_attempted: false })
     }
 
     fn revalidate(&self) -> Result<(), End> {
@@ -570,13 +576,13 @@ impl Session {
     }
 
     async fn handle(&mut self, text: &str) -> Result<Vec<ServerMessage>, End> {
-        let message = ClientMessage::parse(text).map_err(|error| End::After(fatal(error.to_string())))?;
+        let message = ClientMessage::parse(text).map_err(|error| End::after(fatal(error.to_string())))?;
         match message {
             ClientMessage::Connect { session_id, .. } => {
                 // `maxObservedTimestamp` newer than this server's newest commit (a reset
                 // database) is accepted: refusing it would make every open tab loop.
                 if session_id.is_empty() || session_id.len() > SYNC_SESSION_ID_MAX_LEN {
-                    return Err(End::After(fatal(format!("sessionId must be 1 to {SYNC_SESSION_ID_MAX_LEN} characters"))));
+                    return Err(End::after(fatal(format!("sessionId must be 1 to {SYNC_SESSION_ID_MAX_LEN} characters"))));
                 }
                 if self.session_id.is_none() {
                     self.session_id = Some(session_id);
@@ -598,9 +604,9 @@ impl Session {
                 };
                 let caller = match caller {
                     Ok(caller) => caller,
-                    Err(error) => return Err(End::After(ServerMessage::AuthError { error, base_version, auth_update_attempted: true })),
+                    Err(error) => return Err(End::after(ServerMessage::AuthError { error, base_version, auth_update_attempted: true })),
                 };
-                self.received.modify_identity(base_version).map_err(|error| End::After(fatal(error.to_string())))?;
+                self.received.modify_identity(base_version).map_err(|error| End::after(fatal(error.to_string())))?;
                 self.caller = caller;
                 // Every result may depend on the identity: run them all again.
                 for query in self.queries.values_mut() {
@@ -614,7 +620,7 @@ impl Session {
                 let change = self
                     .received
                     .modify_query_set(base_version, new_version, modifications)
-                    .map_err(|error| End::After(fatal(error.to_string())))?;
+                    .map_err(|error| End::after(fatal(error.to_string())))?;
                 for id in change.removed {
                     if self.queries.remove(&id).is_some() {
                         self.removed.push(id);

@@ -2,12 +2,14 @@
 //! worker (queries in a read transaction, mutations with conflict retries, actions outside
 //! transactions).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hull_errors::{Code, Error, Result};
 use hull_js::{FunctionOutcome, JsError, LogLine, UdfType, Visibility};
 use hull_values::Value;
 
+use crate::deployment::{Deployment, FunctionInfo};
 use crate::limits::{REQUEST_ID_HEX_LEN, UDF_EXECUTOR_OCC_MAX_RETRIES};
 use crate::{Application, FunctionPath};
 
@@ -83,7 +85,7 @@ impl RequestOrigin {
 }
 
 impl Caller {
-    fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         matches!(self, Caller::Admin { .. })
     }
 
@@ -143,6 +145,39 @@ pub struct CallOutcome {
     pub logs: Vec<LogLine>,
 }
 
+/// A call that passed [`Application::resolve`]'s checks.
+pub(crate) struct Resolved {
+    /// The deployment it resolved in (it has workers); the call runs on it even if a push
+    /// replaces it meanwhile.
+    pub deployment: Arc<Deployment>,
+    pub info: FunctionInfo,
+    pub runtime_path: String,
+    /// The single arguments object.
+    pub args: serde_json::Value,
+    /// What `ctx.auth.getUserIdentity()` returns in the call.
+    pub identity: Option<serde_json::Value>,
+}
+
+/// What [`Application::resolve`] decided.
+pub(crate) enum Resolution {
+    /// Run this function.
+    Run(Resolved),
+    /// Answer this without running anything.
+    Answer(std::result::Result<Value, FunctionError>),
+}
+
+/// When an execution started, for its log entry.
+pub(crate) struct ExecutionStart {
+    instant: std::time::Instant,
+    wall_ms: f64,
+}
+
+impl ExecutionStart {
+    pub(crate) fn now() -> ExecutionStart {
+        ExecutionStart { instant: std::time::Instant::now(), wall_ms: crate::logs::now_ms() as f64 }
+    }
+}
+
 impl Application {
     /// Calls the function at `path` with `args` (one Convex-JSON object) as `caller`.
     ///
@@ -154,30 +189,81 @@ impl Application {
     /// outlived every retry. Everything the path, the arguments or user code cause is in the
     /// outcome. Blocks until the function finishes.
     pub fn call(&self, caller: &Caller, kind: CallKind, path: &FunctionPath, args: serde_json::Value) -> Result<CallOutcome> {
+        self.call_with_commit_ts(caller, kind, path, args).map(|(outcome, _)| outcome)
+    }
+
+    /// [`Application::call`], also returning the commit timestamp of a mutation that succeeded
+    /// (its snapshot timestamp if it wrote nothing): the sync protocol's `MutationResponse`
+    /// carries it, and the client waits for a Transition at or after it.
+    pub fn call_with_commit_ts(
+        &self,
+        caller: &Caller,
+        kind: CallKind,
+        path: &FunctionPath,
+        args: serde_json::Value,
+    ) -> Result<(CallOutcome, Option<hull_store::Timestamp>)> {
+        let request_id = request_id();
+        let resolved = match self.resolve(caller, kind, path, args, &request_id)? {
+            Resolution::Run(resolved) => resolved,
+            Resolution::Answer(result) => return Ok((CallOutcome { request_id, result, logs: Vec::new() }, None)),
+        };
+        let Resolved { deployment, info, runtime_path, args, identity } = resolved;
+        let workers = deployment.workers.as_ref().expect("resolve only runs deployed functions");
+        let database = self.inner.database.clone();
+        let started = ExecutionStart::now();
+        let (FunctionOutcome { result, logs }, commit_ts) = match info.udf_type {
+            UdfType::Query => (
+                workers.run(move |runtime| {
+                    let mut tx = database.begin();
+                    runtime.with_user_identity(identity, |runtime| runtime.run_query(&runtime_path, &args, &mut tx))
+                })?,
+                None,
+            ),
+            UdfType::Mutation => self.run_mutation(workers, runtime_path, args, identity)?,
+            UdfType::Action => (
+                workers.run(move |runtime| runtime.with_user_identity(identity, |runtime| runtime.run_action(&runtime_path, &args, &database)))?,
+                None,
+            ),
+            UdfType::HttpAction => unreachable!("resolve refuses HTTP actions"),
+        };
+        let result = result.map_err(FunctionError::from);
+        self.record_execution(info.udf_type, path, &started, &result, &logs, &request_id);
+        Ok((CallOutcome { request_id, result, logs }, commit_ts))
+    }
+
+    /// Applies the visibility rules, the kind check and the argument shape to a call, before
+    /// anything runs: either the function to run, or the answer the caller gets instead (a
+    /// natively answered system query, or the error a missing, invisible or mismatched
+    /// function gives). `Err` for `CallKind::AdminAny` by a caller without a key, for a user
+    /// token that expired, and for a server key that stopped working or is over its rate limit;
+    /// a server key's decision is audited under `request_id`.
+    pub(crate) fn resolve(
+        &self,
+        caller: &Caller,
+        kind: CallKind,
+        path: &FunctionPath,
+        args: serde_json::Value,
+        request_id: &str,
+    ) -> Result<Resolution> {
         if kind == CallKind::AdminAny && matches!(caller, Caller::Anonymous | Caller::User(_)) {
             return Err(Error::new(Code::Forbidden, "BadDeployKey", NOT_ADMIN_MESSAGE));
         }
         if let Caller::User(user) = caller {
             self.revalidate_user(user)?;
         }
-        let request_id = request_id();
-        let outcome = |result, logs| Ok(CallOutcome { request_id: request_id.clone(), result, logs });
-        let fail = |message: String| outcome(Err(FunctionError { message, stack: None, data: None }), Vec::new());
-
+        let fail = |message: String| Ok(Resolution::Answer(Err(FunctionError { message, stack: None, data: None })));
         if caller.is_admin()
             && path.is_system()
             && matches!(kind, CallKind::Query | CallKind::Any | CallKind::AdminAny)
             && let Some(result) = self.system_query(&path.runtime_path(), &args)
         {
-            return outcome(result, Vec::new());
+            return Ok(Resolution::Answer(result));
         }
         let deployment = self.current();
         let runtime_path = path.runtime_path();
         let info = deployment.functions.get(&runtime_path).copied().filter(|_| !path.is_dependency_chunk());
         let visible = match (caller, info) {
-            (Caller::ServerKey(key), info) => {
-                self.authorize_server_key_call(key, path, info.map(|i| i.udf_type), &request_id)?
-            }
+            (Caller::ServerKey(key), info) => self.authorize_server_key_call(key, path, info.map(|i| i.udf_type), request_id)?,
             (_, Some(info)) => caller.is_admin() || (info.visibility == Visibility::Public && !path.is_system()),
             (_, None) => false,
         };
@@ -186,7 +272,7 @@ impl Application {
             (Caller::ServerKey(_), CallKind::AdminAny) => CallKind::Any,
             _ => kind,
         };
-        let (Some(info), true, Some(workers)) = (info, visible, deployment.workers.as_ref()) else {
+        let (Some(info), true, true) = (info, visible, deployment.workers.is_some()) else {
             return fail(missing_function_message(kind, path));
         };
         let wanted = match kind {
@@ -208,35 +294,35 @@ impl Application {
             Ok(args) => args,
             Err(detail) => return fail(format!("Invalid arguments for {}: {detail}", path.display_name())),
         };
-        let database = self.inner.database.clone();
-        let started = std::time::Instant::now();
-        let started_ms = crate::logs::now_ms() as f64;
-        let identity = caller.identity();
-        let FunctionOutcome { result, logs } = match info.udf_type {
-            UdfType::Query => workers.run(move |runtime| {
-                let mut tx = database.begin();
-                runtime.with_user_identity(identity, |runtime| runtime.run_query(&runtime_path, &args, &mut tx))
-            })?,
-            UdfType::Mutation => self.run_mutation(workers, runtime_path, args, identity)?,
-            UdfType::Action => workers
-                .run(move |runtime| runtime.with_user_identity(identity, |runtime| runtime.run_action(&runtime_path, &args, &database)))?,
-            UdfType::HttpAction => return fail(missing_function_message(kind, path)),
-        };
-        let result = result.map_err(FunctionError::from);
+        if info.udf_type == UdfType::HttpAction {
+            return fail(missing_function_message(kind, path));
+        }
+        Ok(Resolution::Run(Resolved { deployment, info, runtime_path, args, identity: caller.identity() }))
+    }
+
+    /// Records a finished execution (with its console output) for log streaming.
+    pub(crate) fn record_execution(
+        &self,
+        udf_type: UdfType,
+        path: &FunctionPath,
+        started: &ExecutionStart,
+        result: &std::result::Result<Value, FunctionError>,
+        logs: &[LogLine],
+        request_id: &str,
+    ) {
         self.inner.executions.record(crate::logs::FunctionExecution {
             cursor_ms: 0,
-            udf_type: info.udf_type,
+            udf_type,
             identifier: format!("{}:{}", path.module(), path.function()),
-            log_lines: logs.clone(),
-            started_ms,
-            execution_time_ms: started.elapsed().as_secs_f64() * 1000.0,
+            log_lines: logs.to_vec(),
+            started_ms: started.wall_ms,
+            execution_time_ms: started.instant.elapsed().as_secs_f64() * 1000.0,
             error: result.as_ref().err().map(|e| match &e.stack {
                 Some(stack) => format!("{}\n{}", e.message, stack.trim_end()),
                 None => e.message.clone(),
             }),
-            request_id: request_id.clone(),
+            request_id: request_id.to_owned(),
         });
-        outcome(result, logs)
     }
 
     /// Checks that `caller`'s credentials are still good (a server key may have been revoked or
@@ -256,7 +342,7 @@ impl Application {
         self.inner.executions.since(cursor_ms)
     }
 
-    /// Runs a mutation and commits it, re-running it after a conflict up to
+    /// Runs a mutation and commits it (returning the commit timestamp when it succeeded), re-running it after a conflict up to
     /// [`UDF_EXECUTOR_OCC_MAX_RETRIES`] times with exponential backoff. The commit and the
     /// waiting happen on this thread, not the worker's.
     fn run_mutation(
@@ -265,7 +351,7 @@ impl Application {
         runtime_path: String,
         args: serde_json::Value,
         identity: Option<serde_json::Value>,
-    ) -> Result<FunctionOutcome> {
+    ) -> Result<(FunctionOutcome, Option<hull_store::Timestamp>)> {
         let mut backoff = OCC_BACKOFF_INITIAL;
         let mut attempt = 0;
         loop {
@@ -277,10 +363,10 @@ impl Application {
                 Ok((outcome, tx))
             })?;
             if outcome.result.is_err() {
-                return Ok(outcome);
+                return Ok((outcome, None));
             }
             match self.inner.database.commit(tx) {
-                Ok(_) => return Ok(outcome),
+                Ok(ts) => return Ok((outcome, Some(ts))),
                 Err(error) if error.is_retryable_conflict() && attempt < UDF_EXECUTOR_OCC_MAX_RETRIES => {
                     attempt += 1;
                     let jitter = rand::random_range(0..=backoff.as_millis() as u64 / 2);

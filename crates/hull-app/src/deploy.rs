@@ -420,6 +420,7 @@ impl Application {
             indexes_dropped,
         };
         *self.inner.deployment.write() = Arc::new(live);
+        self.inner.code_swaps.fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(summary)
     }
 

@@ -45,6 +45,7 @@ mod logs;
 pub mod server_keys;
 mod user_auth;
 pub mod upstream_admin_key;
+mod subscription;
 
 use std::sync::Arc;
 
@@ -65,6 +66,7 @@ pub use user_auth::{UserCaller, AUTH_CONFIG_TABLE};
 pub use http_actions::HttpActionResult;
 pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;
+pub use subscription::{QueryResult, Timestamp};
 pub use hull_js::{AnalyzedFunction, AnalyzedModule, HttpRoute, LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
 
 use deployment::Deployment;
@@ -120,6 +122,10 @@ struct Inner {
     env: env_vars::SharedEnv,
     /// Server keys (public halves) and their audit writer.
     server_keys: server_keys::ServerKeys,
+    /// Bumped each time a push swaps new code in (part of [`Application::code_version`]).
+    code_swaps: std::sync::atomic::AtomicU64,
+    /// Query results shared by every subscription (see `subscription.rs`).
+    query_cache: subscription::QueryCache,
 }
 
 impl Application {
@@ -143,6 +149,8 @@ impl Application {
                 executions: logs::ExecutionLog::default(),
                 env,
                 server_keys,
+                code_swaps: std::sync::atomic::AtomicU64::new(0),
+                query_cache: subscription::QueryCache::default(),
             }),
         })
     }

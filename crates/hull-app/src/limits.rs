@@ -62,3 +62,15 @@ pub const ENV_VAR_TOTAL_SIZE_LIMIT: usize = 512 * 1024;
 pub const ENV_VAR_UPDATE_OCC_MAX_RETRIES: usize = 4;
 
 const _: () = assert!(ENV_VAR_LIMIT * ENV_VAR_VALUE_MAX_SIZE >= ENV_VAR_TOTAL_SIZE_LIMIT, "the total limit is the binding one");
+
+/// Bytes of query results the shared subscription cache keeps (estimated by value size).
+/// Convex knob `UDF_CACHE_MAX_SIZE` = 100 MiB (`crates/common/src/knobs.rs`).
+pub const QUERY_CACHE_MAX_BYTES: usize = 100 * 1024 * 1024;
+
+/// Entries the shared subscription cache keeps, whatever their size, so many tiny results
+/// cannot grow its bookkeeping without bound. Hull's own knob.
+pub const QUERY_CACHE_MAX_ENTRIES: usize = 10_000;
+
+/// How long a subscription query waits for an identical one already running before it runs
+/// its own (a safety net: a query has its own time limit and normally finishes well before).
+pub const QUERY_CACHE_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);

@@ -357,3 +357,58 @@ fn a_redeploy_with_an_unchanged_schema_does_not_reread_every_document() {
     let changed = with_schema_edit("channels: A({ name: s.string() })", "channels: A({ name: s.string(), topic: s.optional(s.string()) })");
     app.deploy_push_request(&changed).unwrap();
 }
+
+fn subscribe(app: &Application, caller: &Caller, path: &str, args: Json, ts: Option<hull_app::Timestamp>) -> hull_app::QueryResult {
+    app.run_subscription_query(caller, &FunctionPath::parse(path).unwrap(), args, ts).unwrap()
+}
+
+#[test]
+fn a_subscription_query_returns_its_reads_and_timestamp_and_is_shared() {
+    let (_, app) = deployed();
+    let before = app.database().latest_ts();
+    let first = subscribe(&app, &Caller::Anonymous, "channels:all", json!({}), None);
+    assert_eq!(first.ts, before);
+    assert!(first.reads.interval_count() > 0, "a table scan reads an interval");
+    assert_eq!(first.outcome.result.clone().unwrap().to_json()["names"], json!([]));
+
+    // An unrelated commit: the cached result carries forward to the newer snapshot.
+    ok(call(&app, &Caller::Anonymous, CallKind::Mutation, "util:bump", json!({"name": "n"})));
+    let carried = subscribe(&app, &Caller::Anonymous, "channels:all", json!({}), None);
+    assert!(carried.ts > before);
+    assert!(Arc::ptr_eq(&carried.outcome, &first.outcome), "served from the cache, not run again");
+
+    // A commit inside the reads: a new run, and the old snapshot still answers as it was.
+    ok(call(&app, &Caller::Anonymous, CallKind::Mutation, "channels:create", json!({"name": "general"})));
+    let after = subscribe(&app, &Caller::Anonymous, "channels:all", json!({}), None);
+    assert_eq!(after.outcome.result.clone().unwrap().to_json()["names"], json!(["general"]));
+    let then = subscribe(&app, &Caller::Anonymous, "channels:all", json!({}), Some(before));
+    assert_eq!(then.outcome.result.clone().unwrap().to_json()["names"], json!([]));
+    assert_eq!(then.ts, before);
+    assert!(app.query_cache_len() >= 1);
+}
+
+#[test]
+fn a_subscription_query_applies_the_same_visibility_as_a_call() {
+    let (_, app) = deployed();
+    let hidden = subscribe(&app, &Caller::Anonymous, "messages:countByAuthor", json!({"author": "a"}), None);
+    let message = hidden.outcome.result.clone().unwrap_err().message;
+    assert!(message.starts_with("Could not find public function for 'messages:countByAuthor'"), "{message}");
+    assert_eq!(hidden.reads.interval_count(), 0);
+    let seen = subscribe(&app, &ADMIN, "messages:countByAuthor", json!({"author": "a"}), None);
+    assert_eq!(seen.outcome.result.clone().unwrap().to_json(), json!(0.0));
+    let mutation = subscribe(&app, &ADMIN, "channels:create", json!({"name": "x"}), None);
+    assert!(mutation.outcome.result.clone().unwrap_err().message.contains("as Query, but it is defined as Mutation"));
+    let future = app.run_subscription_query(&ADMIN, &FunctionPath::parse("channels:all").unwrap(), json!({}), Some(hull_app::Timestamp(app.database().latest_ts().0 + 1)));
+    assert_eq!(future.unwrap_err().short, "TimestampInFuture");
+}
+
+#[test]
+fn the_code_version_moves_with_pushes_and_environment_variables() {
+    let (_, app) = deployed();
+    let version = app.code_version();
+    app.update_environment_variables(vec![hull_app::EnvVarChange { name: "A".into(), value: Some("1".into()) }]).unwrap();
+    let after_env = app.code_version();
+    assert!(after_env > version);
+    app.deploy_push_request(&fixture()).unwrap();
+    assert!(app.code_version() > after_env);
+}

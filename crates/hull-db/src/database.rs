@@ -260,6 +260,22 @@ impl Database {
         Subscription::new(id, &self.shared)
     }
 
+    /// The first commit after `ts` that wrote inside `reads`, or `None` if no commit up to the
+    /// newest one did: then a result computed from `reads` at `ts` is also the result at any
+    /// timestamp up to [`Database::latest_ts`] read before this call. When the write log no
+    /// longer reaches back to `ts` the answer is conservatively the commit right after `ts`.
+    ///
+    /// This is what lets a subscriber (or a cache) carry a result forward to a newer snapshot
+    /// without re-running it, and closes the gap between a commit being published and its
+    /// subscription callbacks having run.
+    pub fn first_change_since(&self, reads: &ReadSet, ts: Timestamp) -> Option<Timestamp> {
+        let log = self.shared.write_log.lock();
+        match log.first_conflict(ts, reads) {
+            Ok(conflict) => conflict.map(|c| c.ts),
+            Err(()) => Some(Timestamp(ts.0.saturating_add(1))),
+        }
+    }
+
     /// How many subscriptions are registered.
     pub fn subscription_count(&self) -> usize {
         self.shared.subscriptions.lock().len()

@@ -128,3 +128,23 @@ fn reads_at_an_earlier_snapshot_see_that_snapshot() {
         assert_eq!(db.begin_at(Timestamp(db.latest_ts().0 + 1)).err().unwrap().short, "TimestampInFuture");
     });
 }
+
+#[test]
+fn first_change_since_finds_the_commit_that_changed_the_reads() {
+    on_each_engine(|engine, db| {
+        db.run(0, |tx| tx.create_index("t", "by_n", &["n".to_string()])).unwrap();
+        db.run(0, |tx| (0..3).map(|n| tx.insert("t", object(&[("n", f(n as f64 * 10.0))]))).collect::<Result<Vec<_>, _>>()).unwrap();
+        let mut tx = db.begin();
+        let mut stream = QueryStream::open(&mut tx, query(FIRST_TWO)).unwrap();
+        while stream.next(&mut tx).unwrap().is_some() {}
+        let (reads, ts) = (tx.reads().clone(), tx.begin_ts());
+        assert_eq!(db.first_change_since(&reads, ts), None, "{engine}");
+        // Outside the reads: the result carries forward.
+        db.run(0, |tx| tx.insert("t", object(&[("n", f(35.0))]))).unwrap();
+        assert_eq!(db.first_change_since(&reads, ts), None, "{engine}");
+        let (_, changed) = db.run(0, |tx| tx.insert("t", object(&[("n", f(5.0))]))).unwrap();
+        db.run(0, |tx| tx.insert("t", object(&[("n", f(6.0))]))).unwrap();
+        assert_eq!(db.first_change_since(&reads, ts), Some(changed), "{engine}");
+        assert_eq!(db.first_change_since(&reads, changed), Some(db.latest_ts()), "{engine}");
+    });
+}

@@ -63,13 +63,15 @@ pub struct AppState {
     /// Becomes `true` when the server shuts down, so long-lived sockets close themselves
     /// instead of holding graceful shutdown for its whole grace period.
     stopping: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Recent mutation results per sync session, for replays after a reconnect.
+    sync_requests: std::sync::Arc<sync::SessionRequests>,
 }
 
 impl AppState {
     /// State serving `application`.
     pub fn new(application: hull_app::Application) -> AppState {
         assert!(!application.instance_name().is_empty(), "the instance name is validated before serving");
-        AppState { application, site_port: None, stopping: None }
+        AppState { application, site_port: None, stopping: None, sync_requests: Default::default() }
     }
 
     /// This state, serving next to a site listener on `port`.

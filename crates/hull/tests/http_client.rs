@@ -1,7 +1,8 @@
-//! End to end with the real client: deploys the hull-js fixture project into a data directory
+//! End to end with the real clients: deploys the hull-js fixture project into a data directory
 //! (`hull deploy-push-request`), prints an admin key (`hull admin-key`), starts `hull serve` on
-//! free ports, and runs `tests/js/http_client.cjs`, which drives the server with
-//! `ConvexHttpClient` from the pinned `convex` package in `npm/node_modules`.
+//! free ports, and runs `tests/js/http_client.cjs` (`ConvexHttpClient`) and
+//! `tests/js/sync_client.cjs` (`ConvexClient` over the sync WebSocket), from the pinned `convex`
+//! package in `npm/node_modules`.
 //!
 //! Node.js is required: without it this test fails, saying so.
 
@@ -9,8 +10,9 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use support::{hull, node_modules, require_node, serve};
+use support::{hull, node_modules, require_node, serve, Server};
 
 fn fixture() -> std::path::PathBuf {
     support::fixture("basic")
@@ -21,25 +23,12 @@ fn get_status(port: u16, path: &str, authorization: &str) -> u16 {
     support::http(port, "GET", path, &[("Authorization", authorization)], "").0
 }
 
-#[test]
-fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
-    require_node();
-
+/// Deploys the fixture project into a fresh data directory, serves it and runs the client
+/// script `tests/js/<script>` against it with the deployment URL and an admin key.
+fn run_client_script(script: &str) {
     let temp = tempfile::tempdir().unwrap();
-    let data_dir = temp.path().join("data");
-    let data = data_dir.to_str().unwrap();
-    let deployed = hull(&["deploy-push-request", "--data-dir", data, fixture().to_str().unwrap()]);
-    let report = String::from_utf8(deployed.stdout).unwrap();
-    assert!(report.starts_with("Deployed "), "{report}");
-    assert!(report.contains("added indexes counters.by_name, messages.by_channel"), "{report}");
-
-    let key = String::from_utf8(hull(&["admin-key", "--data-dir", data]).stdout).unwrap().trim().to_owned();
-    let name = std::fs::read_to_string(data_dir.join("instance.json")).unwrap();
-    assert!(name.contains(key.split('|').next().unwrap()), "the key names the stored instance: {key} / {name}");
-
-    let server = serve(&data_dir, temp.path(), &[]);
-    let port = server.port;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/http_client.cjs");
+    let (server, port, key) = deployed_server(temp.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js").join(script);
     let output = Command::new("node")
         .arg(&script)
         .arg(format!("http://127.0.0.1:{port}"))
@@ -56,6 +45,72 @@ fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
         server.stderr()
     );
 }
+
+/// Deploys the fixture project into a data directory under `temp` and serves it: the server,
+/// its API port and an admin key.
+fn deployed_server(temp: &Path) -> (Server, u16, String) {
+    require_node();
+
+    let data_dir = temp.join("data");
+    let data = data_dir.to_str().unwrap();
+    let deployed = hull(&["deploy-push-request", "--data-dir", data, fixture().to_str().unwrap()]);
+    let report = String::from_utf8(deployed.stdout).unwrap();
+    assert!(report.starts_with("Deployed "), "{report}");
+    assert!(report.contains("added indexes counters.by_name, messages.by_channel"), "{report}");
+
+    let key = String::from_utf8(hull(&["admin-key", "--data-dir", data]).stdout).unwrap().trim().to_owned();
+    let name = std::fs::read_to_string(data_dir.join("instance.json")).unwrap();
+    assert!(name.contains(key.split('|').next().unwrap()), "the key names the stored instance: {key} / {name}");
+
+    let server = serve(&data_dir, temp, &[]);
+    let port = server.port;
+    (server, port, key)
+}
+
+#[test]
+fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
+    run_client_script("http_client.cjs");
+}
+
+/// The real `ConvexClient` over the sync WebSocket: live updates from another client,
+/// `await mutation()` after its effect is visible, re-runs on an auth change, a consistent
+/// paginated query during inserts, and a resent mutation that runs once.
+#[test]
+fn convex_client_syncs_live_queries_over_the_websocket() {
+    run_client_script("sync_client.cjs");
+}
+
+/// The official Rust client (`convex` crate): a subscription sees a mutation's effect.
+#[test]
+fn the_rust_convex_client_subscribes_and_sees_a_mutation() {
+    use futures_util::StreamExt;
+
+    let temp = tempfile::tempdir().unwrap();
+    let (server, port, _) = deployed_server(temp.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let url = format!("http://127.0.0.1:{port}");
+        let mut client = convex::ConvexClient::new(&url).await.unwrap();
+        let mut names = client.subscribe("calls:names", Default::default()).await.unwrap();
+        let first = tokio::time::timeout(CLIENT_WAIT, names.next()).await.unwrap().unwrap();
+        assert_eq!(first, convex::FunctionResult::Value(convex::Value::Array(vec![])));
+
+        let mut writer = client.clone();
+        let args = [("name".to_owned(), convex::Value::from("from-rust"))].into();
+        let inserted = writer.mutation("calls:insertOne", args).await.unwrap();
+        assert!(matches!(inserted, convex::FunctionResult::Value(convex::Value::String(_))), "{inserted:?}");
+        let next = tokio::time::timeout(CLIENT_WAIT, names.next()).await.unwrap().unwrap();
+        assert_eq!(
+            next,
+            convex::FunctionResult::Value(convex::Value::Array(vec![convex::Value::from("from-rust")])),
+            "server stderr:\n{}",
+            server.stderr()
+        );
+    });
+}
+
+/// How long the Rust client may take for one update.
+const CLIENT_WAIT: Duration = Duration::from_secs(20);
 
 #[test]
 fn admin_keys_are_stable_per_data_dir_and_the_secret_file_is_private() {

@@ -425,8 +425,15 @@ impl SyscallState {
             "1.0/storageStore" | "1.0/storageGet" => {
                 Err(dev(format!("{op}: file storage is not supported yet")))
             }
-            "1.0/schedule" | "1.0/cancel_job" => {
-                Err(dev(format!("{op}: the scheduler is not supported yet")))
+            // Scheduling needs the runtime (to check the target function): the engine runs it.
+            "1.0/schedule" => Err(dev("1.0/schedule is not available here")),
+            "1.0/cancel_job" => {
+                self.require_mutation(op, "scheduler.cancel")?;
+                let id = job_id(args, op)?;
+                // The mutation's clock (its snapshot), like Date.now() in it.
+                let now_ms = (tx.begin_ts().0 / 1_000_000) as f64;
+                crate::scheduler::cancel_job(tx, id, now_ms)?;
+                Ok(Json::Null)
             }
             "1.0/storageGetUrl"
             | "1.0/storageGetMetadata"
@@ -450,6 +457,11 @@ pub(crate) fn deployment_metadata() -> Json {
 /// `ctx.meta.getRequestMetadata()`: request details are not plumbed through yet.
 pub(crate) fn request_metadata() -> Json {
     json!({ "ip": null, "userAgent": null, "requestId": "", "scheduledFunctionId": null, "authToken": null })
+}
+
+/// The scheduled function id of a cancel op.
+pub(crate) fn job_id(args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
+    parse_id(args, op, "scheduler.cancel")
 }
 
 fn query_id(args: &Json, op: &str) -> Result<u32, SyscallError> {

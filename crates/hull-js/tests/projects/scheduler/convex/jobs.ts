@@ -1,0 +1,170 @@
+import { v } from "convex/values";
+import { action, internalAction, internalMutation, mutation, query } from "./_generated/server";
+import { internal } from "./_generated/api";
+
+// ---- what scheduled functions run ----------------------------------------------------
+
+export const log = internalMutation({
+  args: { kind: v.string(), n: v.optional(v.number()) },
+  handler: async (ctx, { kind, n }) => {
+    await ctx.db.insert("events", { kind, n, at: Date.now() });
+  },
+});
+
+export const logAction = internalAction({
+  args: { kind: v.string() },
+  handler: async (ctx, { kind }) => {
+    await ctx.runMutation(internal.jobs.log, { kind });
+    return kind;
+  },
+});
+
+export const failing = internalMutation({
+  args: {},
+  handler: async (ctx) => {
+    await ctx.db.insert("events", { kind: "never committed", at: Date.now() });
+    throw new Error("scheduled boom");
+  },
+});
+
+export const failingAction = internalAction({
+  args: {},
+  handler: async () => {
+    throw new Error("action boom");
+  },
+});
+
+// Logs, waits `ms`, logs again: a crash in between leaves it in progress.
+export const slowAction = internalAction({
+  args: { kind: v.string(), ms: v.number() },
+  handler: async (ctx, { kind, ms }) => {
+    await ctx.runMutation(internal.jobs.log, { kind: kind + " started" });
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    await ctx.runMutation(internal.jobs.log, { kind: kind + " finished" });
+  },
+});
+
+// One link of a chain: logs itself and schedules the next until `remaining` is 0.
+export const chain = internalMutation({
+  args: { kind: v.string(), remaining: v.number() },
+  handler: async (ctx, { kind, remaining }) => {
+    await ctx.db.insert("events", { kind, n: remaining, at: Date.now() });
+    if (remaining > 0) {
+      await ctx.scheduler.runAfter(0, internal.jobs.chain, { kind, remaining: remaining - 1 });
+    }
+  },
+});
+
+// ---- what clients call ----------------------------------------------------------------
+
+export const scheduleAfter = mutation({
+  args: { delayMs: v.number(), kind: v.string() },
+  handler: async (ctx, { delayMs, kind }) => await ctx.scheduler.runAfter(delayMs, internal.jobs.log, { kind }),
+});
+
+export const scheduleAt = mutation({
+  args: { at: v.number(), kind: v.string() },
+  handler: async (ctx, { at, kind }) => await ctx.scheduler.runAt(at, internal.jobs.log, { kind }),
+});
+
+export const scheduleThenThrow = mutation({
+  args: { kind: v.string() },
+  handler: async (ctx, { kind }) => {
+    await ctx.scheduler.runAfter(0, internal.jobs.log, { kind });
+    throw new Error("changed my mind");
+  },
+});
+
+export const scheduleChain = mutation({
+  args: { kind: v.string(), length: v.number() },
+  handler: async (ctx, { kind, length }) =>
+    await ctx.scheduler.runAfter(0, internal.jobs.chain, { kind, remaining: length - 1 }),
+});
+
+export const scheduleAction = mutation({
+  args: { kind: v.string(), delayMs: v.number() },
+  handler: async (ctx, { kind, delayMs }) => await ctx.scheduler.runAfter(delayMs, internal.jobs.logAction, { kind }),
+});
+
+export const scheduleSlowAction = mutation({
+  args: { kind: v.string(), ms: v.number() },
+  handler: async (ctx, { kind, ms }) => await ctx.scheduler.runAfter(0, internal.jobs.slowAction, { kind, ms }),
+});
+
+export const scheduleFailing = mutation({
+  args: {},
+  handler: async (ctx) => [
+    await ctx.scheduler.runAfter(0, internal.jobs.failing, {}),
+    await ctx.scheduler.runAfter(0, internal.jobs.failingAction, {}),
+  ],
+});
+
+// `count` jobs due at `at` (ms since the epoch), each logging `kind` with its number.
+export const scheduleMany = mutation({
+  args: { count: v.number(), at: v.number(), kind: v.string() },
+  handler: async (ctx, { count, at, kind }) => {
+    for (let n = 0; n < count; n++) {
+      await ctx.scheduler.runAt(at, internal.jobs.log, { kind, n });
+    }
+  },
+});
+
+export const scheduleBigArgs = mutation({
+  args: { bytes: v.number(), count: v.number() },
+  handler: async (ctx, { bytes, count }) => {
+    const kind = "x".repeat(bytes);
+    for (let n = 0; n < count; n++) {
+      await ctx.scheduler.runAfter(60_000, internal.jobs.log, { kind });
+    }
+  },
+});
+
+export const scheduleQuery = mutation({
+  args: {},
+  handler: async (ctx) => await ctx.scheduler.runAfter(0, internal.jobs.jobs as any, {}),
+});
+
+export const scheduleBadArgs = mutation({
+  args: {},
+  handler: async (ctx) => await ctx.scheduler.runAfter(0, internal.jobs.log, { kind: 42 } as any),
+});
+
+export const cancel = mutation({
+  args: { id: v.id("_scheduled_functions") },
+  handler: async (ctx, { id }) => {
+    await ctx.scheduler.cancel(id);
+  },
+});
+
+export const scheduleFromAction = action({
+  args: { kind: v.string(), delayMs: v.number() },
+  handler: async (ctx, { kind, delayMs }) => await ctx.scheduler.runAfter(delayMs, internal.jobs.log, { kind }),
+});
+
+export const cancelFromAction = action({
+  args: { id: v.id("_scheduled_functions") },
+  handler: async (ctx, { id }) => {
+    await ctx.scheduler.cancel(id);
+  },
+});
+
+// ---- what tests read --------------------------------------------------------------------
+
+export const job = query({
+  args: { id: v.id("_scheduled_functions") },
+  handler: async (ctx, { id }) => await ctx.db.system.get(id),
+});
+
+export const jobs = query({
+  args: {},
+  handler: async (ctx) => await ctx.db.system.query("_scheduled_functions").collect(),
+});
+
+export const events = query({
+  args: { kind: v.string() },
+  handler: async (ctx, { kind }) =>
+    await ctx.db
+      .query("events")
+      .withIndex("by_kind", (q) => q.eq("kind", kind))
+      .collect(),
+});

@@ -1,0 +1,7 @@
+import { defineSchema, defineTable } from "convex/server";
+import { v } from "convex/values";
+
+// Every scheduled or cron run leaves one event: its kind and when it ran.
+export default defineSchema({
+  events: defineTable({ kind: v.string(), at: v.number(), n: v.optional(v.number()) }).index("by_kind", ["kind"]),
+});

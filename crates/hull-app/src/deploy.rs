@@ -99,6 +99,8 @@ pub struct PushPlan {
     pub modules_added: Vec<String>,
     /// Module paths that disappear.
     pub modules_removed: Vec<String>,
+    /// Crons (`convex/crons.ts`) the push adds, changes and removes.
+    pub cron_diff: crate::crons::CronDiff,
 }
 
 /// Where the schema check of a prepared push stands (`wait_for_schema`).
@@ -156,6 +158,8 @@ pub(crate) struct PendingPush {
     plan: Arc<PushPlan>,
     modules: Vec<StoredModule>,
     schema: Option<Schema>,
+    /// The crons `crons.js` exports (none without that module).
+    crons: BTreeMap<String, crate::crons::CronSpec>,
     /// The deploy generation it was diffed against.
     generation: u64,
     dry_run: bool,
@@ -201,6 +205,13 @@ pub(crate) fn load(database: &Database, config: &AppConfig, env: &crate::env_var
     }
     let workers = WorkerPool::spawn(&deployment::module_map(&modules), &config.runtime, config.js_workers, env)?;
     Ok(Deployment::new(&modules, Some(workers)))
+}
+
+/// The module whose default export defines the crons.
+const CRONS_MODULE: &str = "crons.js";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn race_detected() -> Error {
@@ -360,6 +371,11 @@ impl Application {
             }
             None => None,
         };
+        let crons = match analysis.iter().find_map(|module| module.crons.as_ref().filter(|_| module.path == CRONS_MODULE)) {
+            Some(exported) => crate::crons::parse_specs(exported)?,
+            None => BTreeMap::new(),
+        };
+        let cron_diff = crate::crons::diff(&mut tx, &crons)?;
         let catalog = tx.catalog().clone();
         let (existing, desired) = (existing_indexes(&catalog), desired_indexes(schema.as_ref()));
         let new_paths: BTreeSet<&str> = sources.iter().map(|s| s.path.as_str()).collect();
@@ -375,9 +391,10 @@ impl Application {
             modules_added: new_paths.iter().filter(|p| !stored.contains_key(**p)).map(|p| p.to_string()).collect(),
             modules_removed: stored.keys().filter(|p| !new_paths.contains(p.as_str())).cloned().collect(),
             analysis,
+            cron_diff,
         };
         let modules = StoredModule::from_analysis(sources, &plan.analysis);
-        Ok(PendingPush { plan: Arc::new(plan), modules, schema, generation, dry_run })
+        Ok(PendingPush { plan: Arc::new(plan), modules, schema, crons, generation, dry_run })
     }
 
     /// Commits a prepared push: one transaction writes the modules, the schema (checking every
@@ -399,6 +416,8 @@ impl Application {
                     tx.set_schema(push.schema.clone())?;
                 }
                 let (added, dropped) = apply_index_diff(tx, push.schema.as_ref())?;
+                // Crons change with the code that defines them, atomically.
+                crate::crons::apply(tx, &push.crons, now_ms())?;
                 Ok((changed, added, dropped))
             })?;
         let live = Deployment::new(&push.modules, Some(workers));

@@ -35,6 +35,7 @@
 
 pub mod admin_key;
 mod call;
+pub mod crons;
 mod deploy;
 mod deployment;
 mod env_vars;
@@ -42,6 +43,7 @@ mod http_actions;
 pub mod function_path;
 pub mod limits;
 mod logs;
+mod scheduler;
 
 use std::sync::Arc;
 
@@ -60,6 +62,8 @@ pub use function_path::FunctionPath;
 pub use http_actions::HttpActionResult;
 pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;
+pub use crons::CronDiff;
+pub use hull_js::scheduler::{SCHEDULED_FUNCTIONS_TABLE, TRANSACTION_MAX_NUM_SCHEDULED, TRANSACTION_MAX_SCHEDULED_TOTAL_ARGUMENT_SIZE_BYTES};
 pub use hull_js::{AnalyzedFunction, AnalyzedModule, HttpRoute, LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
 
 use deployment::Deployment;
@@ -110,6 +114,8 @@ struct Inner {
     /// The environment variables, shared with every worker pool. Written only by
     /// `update_environment_variables`, which holds the write lock across its commit.
     env: env_vars::SharedEnv,
+    /// The scheduler loop's shared state; dropping it stops the loop.
+    scheduler: scheduler::Handle,
 }
 
 impl Application {
@@ -121,7 +127,9 @@ impl Application {
         let variables = env_vars::load(&database)?;
         let env: env_vars::SharedEnv = Arc::new(RwLock::new(Arc::new(env_vars::EnvSnapshot { generation: 0, variables, builtins: Default::default() })));
         let deployment = deploy::load(&database, &config, &env)?;
-        Ok(Application {
+        scheduler::recover(&database)?;
+        let scheduler_shared = Arc::new(scheduler::Shared::default());
+        let app = Application {
             inner: Arc::new(Inner {
                 database,
                 config,
@@ -131,8 +139,11 @@ impl Application {
                 pending_pushes: Mutex::new(deploy::PendingPushes::default()),
                 executions: logs::ExecutionLog::default(),
                 env,
+                scheduler: scheduler::Handle { shared: scheduler_shared.clone() },
             }),
-        })
+        };
+        scheduler::spawn(Arc::downgrade(&app.inner), scheduler_shared)?;
+        Ok(app)
     }
 
     /// The deployment's database.

@@ -62,3 +62,19 @@ pub const ENV_VAR_TOTAL_SIZE_LIMIT: usize = 512 * 1024;
 pub const ENV_VAR_UPDATE_OCC_MAX_RETRIES: usize = 4;
 
 const _: () = assert!(ENV_VAR_LIMIT * ENV_VAR_VALUE_MAX_SIZE >= ENV_VAR_TOTAL_SIZE_LIMIT, "the total limit is the binding one");
+
+/// Scheduled jobs running at once. Convex knob `SCHEDULED_JOB_EXECUTION_PARALLELISM` = 10
+/// (`crates/common/src/knobs.rs`); more due jobs wait for one to finish.
+pub const SCHEDULED_JOB_EXECUTION_PARALLELISM: usize = 10;
+
+/// First backoff after a scheduled job hit a conflict or a system error; doubled per retry.
+/// Convex knob `SCHEDULED_JOB_INITIAL_BACKOFF_MS` = 10.
+pub const SCHEDULED_JOB_INITIAL_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Longest backoff of a retried scheduled job. Convex knob `SCHEDULED_JOB_MAX_BACKOFF_SECS` =
+/// 2 hours.
+pub const SCHEDULED_JOB_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
+
+/// Retries of the scheduler's own small transactions (a job's state change, enqueueing due
+/// crons) on conflicts before the attempt is given up and retried with backoff.
+pub const SCHEDULER_OCC_MAX_RETRIES: usize = 8;

@@ -6,6 +6,7 @@
 #                                               a throwaway PostgreSQL server (scripts/postgres.sh)
 #   ./scripts/bench.sh js [ITERATIONS]          per-call overhead of the function runtime
 #   ./scripts/bench.sh deploy                   20-module deploy with the real CLI, HTTP round trips
+#   ./scripts/bench.sh scheduler [PROBES]       scheduling latency with 1,000 and 10,000 pending jobs
 #
 # (Not `cargo bench` targets on purpose: test runners that list every target would run them.)
 set -euo pipefail
@@ -24,6 +25,10 @@ if [ "${1:-}" = "deploy" ]; then
     ./scripts/setup.sh >/dev/null
     cargo build --release -p hull -p hull-bench --bin hull --bin deploy_http
     exec ./target/release/deploy_http "$@"
+fi
+if [ "${1:-}" = "scheduler" ]; then
+    shift
+    exec cargo run --release -p hull-bench --bin scheduler -- "$@"
 fi
 if [ "${1:-}" = "js" ]; then
     shift

@@ -26,6 +26,11 @@
 //!   start of a call, so an update reaches running workers without restarting them.
 //! - HTTP actions ([`Application::run_http_action`]) run the deployed `http.js` router on the
 //!   same pool; its own JavaScript picks the route, as upstream's does.
+//! - Scheduled functions and crons run on a scheduler thread the application owns
+//!   ([`Application::stop_scheduler`] stops it; dropping the application does too). It wakes on
+//!   due times and on commits to what it read, never by polling; a scheduled mutation and its
+//!   job's `success` commit together (exactly once), an action's job is `inProgress` before it
+//!   runs (at most once). Crons change atomically with the deploy that defines them.
 //! - Every call that runs is recorded, with its console output, in a bounded ring
 //!   (`limits::FUNCTION_LOG_ENTRIES_MAX`) that log streaming reads.
 //!

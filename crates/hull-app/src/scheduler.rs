@@ -280,9 +280,9 @@ impl Application {
                 if current.state != JobState::Pending {
                     return Ok(Err(false));
                 }
-                let (path, args) = (path.to_owned(), args.clone());
+                let (path, args, id) = (path.to_owned(), args.clone(), job.id.encode());
                 let (outcome, tx) = workers.run(move |runtime| {
-                    let outcome = runtime.run_mutation(&path, &args, &mut tx)?;
+                    let outcome = runtime.with_scheduled_job(id, |runtime| runtime.run_mutation(&path, &args, &mut tx))?;
                     Ok((outcome, tx))
                 })?;
                 Ok(Ok((outcome, tx, current)))
@@ -330,8 +330,8 @@ impl Application {
             return None;
         }
         let database = self.inner.database.clone();
-        let (path, args) = (path.to_owned(), job.args.to_json());
-        let outcome = workers.run(move |runtime| runtime.run_action(&path, &args, &database));
+        let (path, args, id) = (path.to_owned(), job.args.to_json(), job.id.encode());
+        let outcome = workers.run(move |runtime| runtime.with_scheduled_job(id, |runtime| runtime.run_action(&path, &args, &database)));
         let outcome = outcome.unwrap_or_else(|error| FunctionOutcome {
             result: Err(hull_js::JsError::plain(format!("{TRANSIENT_ACTION_ERROR}: {}", error.message))),
             logs: Vec::new(),

@@ -294,3 +294,38 @@ fn crons_fire_on_time_and_a_redeploy_changes_them() {
     let after = events(&app, "fast").len();
     assert!((before + 1..=before + 4).contains(&after), "fast ran {} times in 2.5 s after a restart", after - before);
 }
+
+#[test]
+fn scheduled_runs_know_their_job_and_count_against_the_transaction() {
+    let (_, app) = deployed();
+    let id = mutation(&app, "jobs:scheduleWhoAmI", json!({}));
+    finished(&app, &id);
+    let recorded = events(&app, "who am i");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["note"], id, "getRequestMetadata().scheduledFunctionId");
+    // A call that is not a scheduled run sees none (the id does not leak into later calls).
+    mutation(&app, "jobs:whoAmI", json!({}));
+    assert_eq!(events(&app, "who am i")[1]["note"], "none");
+
+    let metrics = mutation(&app, "jobs:scheduleAndMeasure", json!({}));
+    assert_eq!(metrics["functionsScheduled"]["used"], 2.0);
+    assert_eq!(metrics["functionsScheduled"]["remaining"], 998.0);
+    let bytes = metrics["scheduledFunctionArgsBytes"]["used"].as_f64().unwrap();
+    assert!(bytes > 0.0 && bytes < 100.0, "{metrics}");
+}
+
+#[test]
+fn an_action_canceled_while_it_runs_schedules_only_canceled_jobs() {
+    let (_, app) = deployed();
+    let id = mutation(&app, "jobs:scheduleCancelMe", json!({}));
+    wait_until("the action to start", || !events(&app, "waiting").is_empty());
+    assert_eq!(job(&app, &id)["state"]["kind"], "inProgress");
+    mutation(&app, "jobs:cancel", json!({"id": id}));
+    wait_until("the action to schedule", || !events(&app, "child scheduled").is_empty());
+    // The action ran to its end, but its job stays canceled and its child is canceled.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(job(&app, &id)["state"]["kind"], "canceled");
+    let child = jobs(&app).into_iter().find(|j| j["args"] == json!([{"kind": "child of canceled"}])).unwrap();
+    assert_eq!(child["state"]["kind"], "canceled");
+    assert!(events(&app, "child of canceled").is_empty());
+}

@@ -786,6 +786,9 @@ pub struct JsRuntime {
     /// What the transaction of the next query or mutation scheduled so far, when it is a
     /// nested call (the scheduling limits are per transaction, however its functions nest).
     scheduled_override: Option<Rc<crate::scheduler::ScheduledUsage>>,
+    /// The `_scheduled_functions` id of the job the calls run now serve (see
+    /// [`Self::with_scheduled_job`]).
+    scheduled_job: Option<String>,
 }
 
 impl JsRuntime {
@@ -819,6 +822,7 @@ impl JsRuntime {
             last_user_time: Duration::ZERO,
             identity: serde_json::Value::Null,
             scheduled_override: None,
+            scheduled_job: None,
         })
     }
 
@@ -876,6 +880,20 @@ impl JsRuntime {
         );
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
         self.identity = previous;
+        match result {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Runs `f` as the scheduled job `id` (its `_scheduled_functions` id): the functions `f`
+    /// runs see it as `getRequestMetadata().scheduledFunctionId`, and an action whose job is
+    /// canceled while it runs schedules only canceled jobs, as upstream. Cleared afterwards,
+    /// also when `f` panics, so it never reaches the next request.
+    pub fn with_scheduled_job<R>(&mut self, id: String, f: impl FnOnce(&mut JsRuntime) -> R) -> R {
+        let previous = self.scheduled_job.replace(id);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.scheduled_job = previous;
         match result {
             Ok(value) => value,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -1193,9 +1211,11 @@ impl JsRuntime {
         // One raw pointer for the whole call: the request's syscalls and nested `ctx.runQuery`
         // calls share the caller's transaction (see Host::with_request for why this is sound).
         let tx_ptr: *mut Transaction = tx;
+        let scheduled = self.scheduled_override.take().unwrap_or_default();
         let mut syscalls = SyscallState::new(kind, &prepared.canonical);
         syscalls.set_identity(self.identity.clone());
         syscalls.set_jwt_signer(self.config.jwt_signer.clone());
+        syscalls.set_scheduling(scheduled.clone(), self.scheduled_job.clone());
         let request = ActiveRequest {
             tx: tx_ptr,
             syscalls,
@@ -1212,7 +1232,6 @@ impl JsRuntime {
         let depth = self.depth;
         let bytecode = self.bytecode.clone();
         let identity = self.identity.clone();
-        let scheduled = self.scheduled_override.take().unwrap_or_default();
         let mut handler = |op: &str, args: &serde_json::Value| -> Option<SyscallResult> {
             if op != "1.0/runUdf" && op != "1.0/schedule" {
                 return None;
@@ -1284,6 +1303,7 @@ impl JsRuntime {
         let mut syscalls = SyscallState::new(UdfType::Action, &prepared.canonical);
         syscalls.set_identity(self.identity.clone());
         syscalls.set_jwt_signer(self.config.jwt_signer.clone());
+        syscalls.set_scheduling(Rc::default(), self.scheduled_job.clone());
         let request = ActiveRequest {
             tx: std::ptr::null_mut(),
             syscalls,
@@ -1924,6 +1944,11 @@ fn function_args(
     }
 }
 
+/// The scheduled job the running action serves (from its request's syscall state).
+fn scheduled_job(host: &Host) -> Option<String> {
+    host.request.borrow().as_ref().and_then(|request| request.syscalls.scheduled_job().map(str::to_owned))
+}
+
 /// Retries of an action's scheduling transaction on conflicts (it only inserts or patches one
 /// job, so conflicts are rare: a concurrent cancel of the same job).
 const SCHEDULE_OCC_MAX_RETRIES: usize = 10;
@@ -2101,7 +2126,7 @@ fn action_syscall(
             Ok(serde_json::json!({ "name": function, "componentPath": "" }))
         }
         "1.0/getDeploymentMetadata" => Ok(crate::syscalls::deployment_metadata()),
-        "1.0/getRequestMetadata" => Ok(crate::syscalls::request_metadata()),
+        "1.0/getRequestMetadata" => Ok(crate::syscalls::request_metadata(scheduled_job(host).as_deref())),
         "1.0/createFunctionHandle" => crate::syscalls::create_function_handle(args),
         // Convex-managed services (e.g. "ai-gateway") exist only on Convex's cloud; "the backend
         // decides which names it accepts", and a self-hosted deployment accepts none.
@@ -2116,8 +2141,9 @@ fn action_syscall(
             // Its own small transaction: an action's effects are not transactional. One job
             // per transaction still obeys the per-transaction argument size limit.
             crate::scheduler::ScheduledUsage::default().charge(&function_args)?;
+            let parent = scheduled_job(host).and_then(|id| hull_values::DocumentId::decode(&id).ok());
             let (id, _) = db.run_system(SCHEDULE_OCC_MAX_RETRIES, |tx| {
-                crate::scheduler::insert_job(tx, &path, function_args.clone(), ms)
+                crate::scheduler::insert_child_job(tx, parent, &path, function_args.clone(), ms, unix_ms())
             })?;
             Ok(serde_json::Value::String(id.encode()))
         }

@@ -236,15 +236,43 @@ pub fn check_time(ts_seconds: f64, now_ms: f64) -> Result<f64> {
 
 /// Inserts a pending job for `runtime_path` with `args` (an object), due at `scheduled_ms`.
 pub fn insert_job(tx: &mut Transaction, runtime_path: &str, args: Value, scheduled_ms: f64) -> Result<DocumentId> {
+    tx.insert_system_table(SCHEDULED_FUNCTIONS_TABLE, new_job(runtime_path, args, scheduled_ms, JobState::Pending, None))
+}
+
+/// A new job's fields.
+fn new_job(runtime_path: &str, args: Value, scheduled_ms: f64, state: JobState, completed_ms: Option<f64>) -> Object {
     let job = ScheduledJob {
+        // Not stored: the insert assigns the id.
         id: DocumentId { table_number: 0, internal_id: [0; 16] },
         name: job_name(runtime_path),
         args,
         scheduled_time: scheduled_ms,
-        completed_time: None,
-        state: JobState::Pending,
+        completed_time: completed_ms,
+        state,
     };
-    tx.insert_system_table(SCHEDULED_FUNCTIONS_TABLE, job.to_object())
+    job.to_object()
+}
+
+/// [`insert_job`] for an action that itself runs as the job `parent`: once the parent was
+/// canceled, what it schedules is inserted canceled (upstream: "any new functions it tries to
+/// schedule will be canceled").
+pub fn insert_child_job(
+    tx: &mut Transaction,
+    parent: Option<DocumentId>,
+    runtime_path: &str,
+    args: Value,
+    scheduled_ms: f64,
+    now_ms: f64,
+) -> Result<DocumentId> {
+    let parent_canceled = match parent {
+        Some(parent) => read_job(tx, parent)?.is_some_and(|job| job.state == JobState::Canceled),
+        None => false,
+    };
+    if !parent_canceled {
+        return insert_job(tx, runtime_path, args, scheduled_ms);
+    }
+    let fields = new_job(runtime_path, args, scheduled_ms, JobState::Canceled, Some(now_ms));
+    tx.insert_system_table(SCHEDULED_FUNCTIONS_TABLE, fields)
 }
 
 /// Reads the job `id` (`None`: no such job; an id of another table is an error).

@@ -110,6 +110,10 @@ pub struct SyscallState {
     identity: Json,
     /// The deployment's key for `ctx.auth.signJwt`.
     jwt_signer: Option<crate::jwt_sign::JwtSigner>,
+    /// What the transaction scheduled so far (shared with the functions it calls).
+    scheduled: std::rc::Rc<crate::scheduler::ScheduledUsage>,
+    /// The `_scheduled_functions` id of the job this request runs for, if any.
+    scheduled_job: Option<String>,
 }
 
 fn arg<'a>(args: &'a Json, name: &str, op: &str) -> Result<&'a Json, SyscallError> {
@@ -160,7 +164,20 @@ impl SyscallState {
             paginated: false,
             identity: Json::Null,
             jwt_signer: None,
+            scheduled: Default::default(),
+            scheduled_job: None,
         }
+    }
+
+    /// Sets the transaction's scheduling usage and the job this request runs for.
+    pub(crate) fn set_scheduling(&mut self, usage: std::rc::Rc<crate::scheduler::ScheduledUsage>, job: Option<String>) {
+        self.scheduled = usage;
+        self.scheduled_job = job;
+    }
+
+    /// The `_scheduled_functions` id of the job this request runs for.
+    pub(crate) fn scheduled_job(&self) -> Option<&str> {
+        self.scheduled_job.as_deref()
     }
 
     /// Sets what `ctx.auth.getUserIdentity()` returns.
@@ -187,9 +204,12 @@ impl SyscallState {
             "databaseQueries": metric(self.queries_opened, TRANSACTION_MAX_READ_SET_INTERVALS),
             "documentsRead": metric(usage.documents_read, TRANSACTION_MAX_READ_SIZE_ROWS),
             "documentsWritten": metric(usage.documents_written, TRANSACTION_MAX_NUM_USER_WRITES),
-            // Scheduling and file storage are not implemented yet: nothing used, Convex's limits.
-            "functionsScheduled": metric(0, 1000),
-            "scheduledFunctionArgsBytes": metric(0, 1 << 23),
+            "functionsScheduled": metric(self.scheduled.count(), crate::scheduler::TRANSACTION_MAX_NUM_SCHEDULED),
+            "scheduledFunctionArgsBytes": metric(
+                self.scheduled.argument_bytes(),
+                crate::scheduler::TRANSACTION_MAX_SCHEDULED_TOTAL_ARGUMENT_SIZE_BYTES,
+            ),
+            // File storage is not implemented yet: nothing used, Convex's limits.
             "filesWritten": metric(0, 1000),
             "fileWriteBytes": metric(0, 1 << 30),
             "filesRead": metric(0, 1000),
@@ -373,7 +393,7 @@ impl SyscallState {
                         "getRequestMetadata() is only available in mutations and actions",
                     ));
                 }
-                Ok(request_metadata())
+                Ok(request_metadata(self.scheduled_job()))
             }
             "1.0/count" => {
                 self.require_transaction(op)?;
@@ -454,9 +474,10 @@ pub(crate) fn deployment_metadata() -> Json {
     json!({ "name": "hull", "region": null, "class": "s16" })
 }
 
-/// `ctx.meta.getRequestMetadata()`: request details are not plumbed through yet.
-pub(crate) fn request_metadata() -> Json {
-    json!({ "ip": null, "userAgent": null, "requestId": "", "scheduledFunctionId": null, "authToken": null })
+/// `ctx.meta.getRequestMetadata()`: the scheduled job the request runs for; the other request
+/// details are not plumbed through yet.
+pub(crate) fn request_metadata(scheduled_job: Option<&str>) -> Json {
+    json!({ "ip": null, "userAgent": null, "requestId": "", "scheduledFunctionId": scheduled_job, "authToken": null })
 }
 
 /// The scheduled function id of a cancel op.

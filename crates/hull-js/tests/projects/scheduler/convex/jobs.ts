@@ -1,5 +1,5 @@
 import { v } from "convex/values";
-import { action, internalAction, internalMutation, mutation, query } from "./_generated/server";
+import { action, internalAction, internalMutation, internalQuery, mutation, query } from "./_generated/server";
 import { internal } from "./_generated/api";
 
 // ---- what scheduled functions run ----------------------------------------------------
@@ -55,7 +55,60 @@ export const chain = internalMutation({
   },
 });
 
+// Records the job it runs for (`getRequestMetadata().scheduledFunctionId`).
+export const whoAmI = internalMutation({
+  args: {},
+  handler: async (ctx) => {
+    const { scheduledFunctionId } = await ctx.meta.getRequestMetadata();
+    await ctx.db.insert("events", { kind: "who am i", note: scheduledFunctionId ?? "none", at: Date.now() });
+  },
+});
+
+// Waits until its own job is canceled, then schedules: what it schedules is canceled too.
+export const cancelMeThenSchedule = internalAction({
+  args: {},
+  handler: async (ctx) => {
+    const { scheduledFunctionId } = await ctx.meta.getRequestMetadata();
+    await ctx.runMutation(internal.jobs.log, { kind: "waiting", n: 0 });
+    for (let i = 0; i < 400; i++) {
+      const me = await ctx.runQuery(internal.jobs.jobInternal, { id: scheduledFunctionId! });
+      if (me?.state.kind === "canceled") break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const child = await ctx.scheduler.runAfter(0, internal.jobs.log, { kind: "child of canceled" });
+    await ctx.runMutation(internal.jobs.log, { kind: "child scheduled", n: 0 });
+    return child;
+  },
+});
+
+export const jobInternal = internalQuery({
+  args: { id: v.id("_scheduled_functions") },
+  handler: async (ctx, { id }) => await ctx.db.system.get(id),
+});
+
 // ---- what clients call ----------------------------------------------------------------
+
+export const scheduleWhoAmI = mutation({
+  args: {},
+  handler: async (ctx) => await ctx.scheduler.runAfter(0, internal.jobs.whoAmI, {}),
+});
+
+export const scheduleCancelMe = mutation({
+  args: {},
+  handler: async (ctx) => await ctx.scheduler.runAfter(0, internal.jobs.cancelMeThenSchedule, {}),
+});
+
+// Scheduling counts against the transaction's metrics.
+export const scheduleAndMeasure = mutation({
+  args: {},
+  handler: async (ctx) => {
+    await ctx.scheduler.runAfter(60_000, internal.jobs.log, { kind: "measured" });
+    await ctx.scheduler.runAfter(60_000, internal.jobs.log, { kind: "measured" });
+    const { functionsScheduled, scheduledFunctionArgsBytes } = await ctx.meta.getTransactionMetrics();
+    return { functionsScheduled, scheduledFunctionArgsBytes };
+  },
+});
+
 
 export const scheduleAfter = mutation({
   args: { delayMs: v.number(), kind: v.string() },

@@ -3,5 +3,5 @@ import { v } from "convex/values";
 
 // Every scheduled or cron run leaves one event: its kind and when it ran.
 export default defineSchema({
-  events: defineTable({ kind: v.string(), at: v.number(), n: v.optional(v.number()) }).index("by_kind", ["kind"]),
+  events: defineTable({ kind: v.string(), at: v.number(), n: v.optional(v.number()), note: v.optional(v.string()) }).index("by_kind", ["kind"]),
 });

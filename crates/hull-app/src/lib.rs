@@ -84,6 +84,9 @@ pub struct AppConfig {
     pub js_workers: usize,
     /// Limits of each worker's runtime.
     pub runtime: RuntimeConfig,
+    /// Run scheduled functions and crons (a server does). A one-shot admin command turns it
+    /// off: it would start actions it cannot see through before it exits.
+    pub run_scheduler: bool,
 }
 
 impl AppConfig {
@@ -94,6 +97,7 @@ impl AppConfig {
             instance_secret,
             js_workers: limits::JS_WORKER_COUNT,
             runtime: RuntimeConfig::default(),
+            run_scheduler: true,
         }
     }
 }
@@ -147,7 +151,9 @@ impl Application {
                 scheduler: scheduler::Handle { shared: scheduler_shared.clone() },
             }),
         };
-        scheduler::spawn(Arc::downgrade(&app.inner), scheduler_shared)?;
+        if app.inner.config.run_scheduler {
+            scheduler::spawn(Arc::downgrade(&app.inner), scheduler_shared)?;
+        }
         Ok(app)
     }
 

@@ -75,6 +75,18 @@ pub const SCHEDULED_JOB_INITIAL_BACKOFF: std::time::Duration = std::time::Durati
 /// 2 hours.
 pub const SCHEDULED_JOB_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
 
+/// How long finished scheduled jobs stay readable in `_scheduled_functions` before they are
+/// deleted. Convex knob `SCHEDULED_JOB_RETENTION` = 1 week.
+pub const SCHEDULED_JOB_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Finished jobs deleted per transaction. Convex knob
+/// `SCHEDULED_JOB_GARBAGE_COLLECTION_BATCH_SIZE` = 1000.
+pub const SCHEDULED_JOB_GARBAGE_COLLECTION_BATCH_SIZE: usize = 1000;
+
+/// How often the scheduler loop looks for expired jobs (Hull's own: upstream runs a separate
+/// collector task). Each look deletes full batches until one comes back short.
+pub const SCHEDULED_JOB_GARBAGE_COLLECTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Retries of the scheduler's own small transactions (a job's state change, enqueueing due
 /// crons) on conflicts before the attempt is given up and retried with backoff.
 pub const SCHEDULER_OCC_MAX_RETRIES: usize = 8;

@@ -33,7 +33,10 @@ use hull_js::{FunctionOutcome, UdfType};
 use hull_values::DocumentId;
 use parking_lot::{Condvar, Mutex};
 
-use crate::limits::{SCHEDULED_JOB_EXECUTION_PARALLELISM, SCHEDULED_JOB_INITIAL_BACKOFF, SCHEDULED_JOB_MAX_BACKOFF, SCHEDULER_OCC_MAX_RETRIES};
+use crate::limits::{
+    SCHEDULED_JOB_EXECUTION_PARALLELISM, SCHEDULED_JOB_GARBAGE_COLLECTION_BATCH_SIZE, SCHEDULED_JOB_GARBAGE_COLLECTION_INTERVAL,
+    SCHEDULED_JOB_INITIAL_BACKOFF, SCHEDULED_JOB_MAX_BACKOFF, SCHEDULED_JOB_RETENTION, SCHEDULER_OCC_MAX_RETRIES,
+};
 use crate::{Application, Inner};
 
 /// State shared by the loop, the jobs it started and the application's handle.
@@ -53,6 +56,8 @@ struct State {
     looping: bool,
     /// Jobs started and not finished yet.
     running: HashSet<DocumentId>,
+    /// When expired jobs were last deleted (`None`: not since startup).
+    collected: Option<Instant>,
 }
 
 impl Shared {
@@ -175,6 +180,7 @@ impl Application {
             move |_| shared.wake()
         };
         let mut subscriptions = Vec::new();
+        self.collect_expired_jobs(shared, now)?;
 
         let mut tx = database.begin_system();
         let cron_wake = crate::crons::enqueue_due(&mut tx, now as i64)?;
@@ -216,6 +222,28 @@ impl Application {
             (a, b) => a.or(b),
         };
         Ok((wake_at, subscriptions))
+    }
+
+    /// Deletes jobs that finished more than [`SCHEDULED_JOB_RETENTION`] ago, at most once per
+    /// [`SCHEDULED_JOB_GARBAGE_COLLECTION_INTERVAL`], in batches (its own transactions, outside
+    /// the loop's read set: deleting history must not wake the loop).
+    fn collect_expired_jobs(&self, shared: &Shared, now: f64) -> Result<()> {
+        {
+            let mut state = shared.state.lock();
+            if state.collected.is_some_and(|at| at.elapsed() < SCHEDULED_JOB_GARBAGE_COLLECTION_INTERVAL) {
+                return Ok(());
+            }
+            state.collected = Some(Instant::now());
+        }
+        let cutoff = now - SCHEDULED_JOB_RETENTION.as_secs_f64() * 1000.0;
+        loop {
+            let (deleted, _) = self.inner.database.run_system(SCHEDULER_OCC_MAX_RETRIES, |tx| {
+                jobs::delete_completed_before(tx, cutoff, SCHEDULED_JOB_GARBAGE_COLLECTION_BATCH_SIZE)
+            })?;
+            if deleted < SCHEDULED_JOB_GARBAGE_COLLECTION_BATCH_SIZE {
+                return Ok(());
+            }
+        }
     }
 
     /// Stops the scheduler loop and waits until it and every job it started have finished

@@ -329,3 +329,30 @@ fn an_action_canceled_while_it_runs_schedules_only_canceled_jobs() {
     assert_eq!(child["state"]["kind"], "canceled");
     assert!(events(&app, "child of canceled").is_empty());
 }
+
+#[test]
+fn finished_jobs_are_deleted_after_a_week() {
+    let (persistence, app) = deployed();
+    let old = mutation(&app, "jobs:scheduleAfter", json!({"delayMs": 0, "kind": "old"}));
+    let recent = mutation(&app, "jobs:scheduleAfter", json!({"delayMs": 0, "kind": "recent"}));
+    let waiting = mutation(&app, "jobs:scheduleAfter", json!({"delayMs": 3_600_000, "kind": "waiting"}));
+    finished(&app, &old);
+    finished(&app, &recent);
+    app.stop_scheduler();
+    // Age one job past the retention (one week), as if it had finished eight days ago.
+    app.database()
+        .run_system(0, |tx| {
+            let id = hull_values::DocumentId::decode(old.as_str().unwrap())?;
+            let mut fields = tx.get(id)?.unwrap().user_fields();
+            fields.insert("completedTime".into(), hull_values::Value::Float64(now_ms() - 8.0 * 86_400_000.0));
+            tx.replace(id, fields)?;
+            Ok(())
+        })
+        .unwrap();
+    drop(app);
+    // The first pass after a start collects.
+    let app = open(&persistence);
+    wait_until("the old job to be deleted", || job(&app, &old).is_null());
+    assert_eq!(job(&app, &recent)["state"]["kind"], "success");
+    assert_eq!(job(&app, &waiting)["state"]["kind"], "pending");
+}

@@ -23,6 +23,9 @@ pub const SCHEDULED_FUNCTIONS_TABLE: &str = "_scheduled_functions";
 /// `_id`), so "pending jobs in due order" and "jobs in progress" are each one range.
 pub const BY_STATE_AND_TIME: &str = "by_state_and_time";
 
+/// The index garbage collection reads: finished jobs by `completedTime`.
+pub const BY_COMPLETED_TIME: &str = "by_completed_time";
+
 /// Functions one transaction may schedule. Convex knob `TRANSACTION_MAX_NUM_SCHEDULED` = 1000
 /// (`crates/common/src/knobs.rs`).
 pub const TRANSACTION_MAX_NUM_SCHEDULED: usize = 1000;
@@ -159,12 +162,45 @@ impl ScheduledJob {
 /// Creates [`SCHEDULED_FUNCTIONS_TABLE`] and its index when they do not exist yet. Returns
 /// whether it wrote anything.
 pub fn ensure_table(tx: &mut Transaction) -> Result<bool> {
-    let table = tx.catalog().table_by_name(SCHEDULED_FUNCTIONS_TABLE).map(|t| t.number);
-    if table.is_some_and(|number| tx.catalog().index_by_name(number, BY_STATE_AND_TIME).is_some()) {
-        return Ok(false);
+    let mut wrote = false;
+    for (index, fields) in [(BY_STATE_AND_TIME, &["state.kind", "scheduledTime"][..]), (BY_COMPLETED_TIME, &["completedTime"][..])] {
+        let table = tx.catalog().table_by_name(SCHEDULED_FUNCTIONS_TABLE).map(|t| t.number);
+        if table.is_none_or(|number| tx.catalog().index_by_name(number, index).is_none()) {
+            tx.create_index(SCHEDULED_FUNCTIONS_TABLE, index, &fields.iter().map(|f| f.to_string()).collect::<Vec<_>>())?;
+            wrote = true;
+        }
     }
-    tx.create_index(SCHEDULED_FUNCTIONS_TABLE, BY_STATE_AND_TIME, &["state.kind".to_owned(), "scheduledTime".to_owned()])?;
-    Ok(true)
+    Ok(wrote)
+}
+
+/// Deletes up to `limit` jobs that finished before `cutoff_ms` (garbage collection of the
+/// history, as upstream's retention); returns how many it deleted.
+pub fn delete_completed_before(tx: &mut Transaction, cutoff_ms: f64, limit: usize) -> Result<usize> {
+    if tx.catalog().table_by_name(SCHEDULED_FUNCTIONS_TABLE).is_none() {
+        return Ok(0);
+    }
+    // Jobs without `completedTime` (pending, in progress) sort before null: not in the range.
+    let query = Query::from_json(&serde_json::json!({
+        "source": {
+            "type": "IndexRange",
+            "indexName": format!("{SCHEDULED_FUNCTIONS_TABLE}.{BY_COMPLETED_TIME}"),
+            "range": [
+                {"type": "Gt", "fieldPath": "completedTime", "value": null},
+                {"type": "Lt", "fieldPath": "completedTime", "value": cutoff_ms},
+            ],
+            "order": "asc",
+        },
+        "operators": [{"limit": limit}],
+    }))?;
+    let mut stream = QueryStream::open(tx, query)?;
+    let mut old = Vec::new();
+    while let Some(document) = stream.next(tx)? {
+        old.push(document.id());
+    }
+    for id in &old {
+        tx.delete(*id)?;
+    }
+    Ok(old.len())
 }
 
 /// The function name a job stores for the runtime path `dir/module:export`.

@@ -186,8 +186,13 @@ impl Application {
         let cron_wake = crate::crons::enqueue_due(&mut tx, now as i64)?;
         if tx.has_writes() {
             // New jobs were scheduled: commit, then pass again at once to start them (a
-            // conflict, with a deploy changing crons, also just means "look again").
-            let _ = database.commit(tx);
+            // conflict, with a deploy changing crons, also just means "look again"; a storage
+            // failure backs off).
+            match database.commit(tx) {
+                Ok(_) => {}
+                Err(error) if error.is_retryable_conflict() => {}
+                Err(error) => return Err(error),
+            }
             return Ok((Some(now), subscriptions));
         }
         subscriptions.push(database.subscribe(tx.reads(), tx.begin_ts(), wake.clone()));

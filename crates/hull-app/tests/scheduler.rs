@@ -356,3 +356,16 @@ fn finished_jobs_are_deleted_after_a_week() {
     assert_eq!(job(&app, &recent)["state"]["kind"], "success");
     assert_eq!(job(&app, &waiting)["state"]["kind"], "pending");
 }
+
+#[test]
+fn user_code_cannot_write_job_documents() {
+    let (_, app) = deployed();
+    let id = mutation(&app, "jobs:scheduleAfter", json!({"delayMs": 60_000, "kind": "protected"}));
+    let before = job(&app, &id);
+    let errors = mutation(&app, "jobs:tamper", json!({"id": id}));
+    for (error, method) in errors.as_array().unwrap().iter().zip(["db.patch", "db.replace", "db.delete"]) {
+        let error = error.as_str().unwrap();
+        assert!(error.contains(&format!("`{method}` cannot change")) && error.contains("read-only system table _scheduled_functions"), "{error}");
+    }
+    assert_eq!(job(&app, &id), before);
+}

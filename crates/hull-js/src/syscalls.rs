@@ -142,6 +142,21 @@ fn parse_id(args: &Json, op: &str, method: &str) -> Result<DocumentId, SyscallEr
     })
 }
 
+/// The `id` of a write, which must not name a system document: user code reads
+/// `_scheduled_functions` (and gets its ids), but only Hull changes it (`ctx.scheduler.cancel`
+/// is the way to stop a job).
+fn writable_id(tx: &Transaction, args: &Json, op: &str, method: &str) -> Result<DocumentId, SyscallError> {
+    let id = parse_id(args, op, method)?;
+    if id.table_number < hull_db::catalog::FIRST_USER_TABLE_NUMBER {
+        let table = tx.catalog().table(id.table_number).map_or("a system table", |t| t.name.as_str());
+        return Err(dev(format!(
+            "`{method}` cannot change {}: it is a document of the read-only system table {table}.",
+            id.encode()
+        )));
+    }
+    Ok(id)
+}
+
 fn user_object(json: &Json, what: &str) -> Result<Object, SyscallError> {
     match Value::from_json(json)? {
         Value::Object(object) => Ok(object),
@@ -293,7 +308,7 @@ impl SyscallState {
             }
             "1.0/shallowMerge" => {
                 self.require_mutation(op, "db.patch")?;
-                let id = parse_id(args, op, "db.patch")?;
+                let id = writable_id(tx, args, op, "db.patch")?;
                 let value = arg(args, "value", op)?;
                 let fields = value
                     .as_object()
@@ -311,13 +326,13 @@ impl SyscallState {
             }
             "1.0/replace" => {
                 self.require_mutation(op, "db.replace")?;
-                let id = parse_id(args, op, "db.replace")?;
+                let id = writable_id(tx, args, op, "db.replace")?;
                 let value = user_object(arg(args, "value", op)?, "The replacement value")?;
                 Ok(tx.replace(id, value)?.to_value().to_json())
             }
             "1.0/remove" => {
                 self.require_mutation(op, "db.delete")?;
-                let id = parse_id(args, op, "db.delete")?;
+                let id = writable_id(tx, args, op, "db.delete")?;
                 Ok(tx.delete(id)?.to_value().to_json())
             }
             "1.0/queryStreamNext" => {

@@ -182,6 +182,26 @@ export const scheduleBadArgs = mutation({
   handler: async (ctx) => await ctx.scheduler.runAfter(0, internal.jobs.log, { kind: 42 } as any),
 });
 
+// System documents are read-only to user code: each write is refused and the job unchanged.
+export const tamper = mutation({
+  args: { id: v.id("_scheduled_functions") },
+  handler: async (ctx, { id }) => {
+    const errors: string[] = [];
+    const attempt = async (f: () => Promise<unknown>) => {
+      try {
+        await f();
+        errors.push("ok");
+      } catch (e: any) {
+        errors.push(e.message);
+      }
+    };
+    await attempt(() => ctx.db.patch(id as any, { state: { kind: "success" } } as any));
+    await attempt(() => ctx.db.replace(id as any, {} as any));
+    await attempt(() => ctx.db.delete(id as any));
+    return errors;
+  },
+});
+
 export const cancel = mutation({
   args: { id: v.id("_scheduled_functions") },
   handler: async (ctx, { id }) => {

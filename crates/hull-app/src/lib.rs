@@ -68,6 +68,7 @@ pub use http_actions::HttpActionResult;
 pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;
 pub use crons::CronDiff;
+pub use scheduler::SchedulerStats;
 pub use hull_js::scheduler::{SCHEDULED_FUNCTIONS_TABLE, TRANSACTION_MAX_NUM_SCHEDULED, TRANSACTION_MAX_SCHEDULED_TOTAL_ARGUMENT_SIZE_BYTES};
 pub use hull_js::{AnalyzedFunction, AnalyzedModule, HttpRoute, LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
 

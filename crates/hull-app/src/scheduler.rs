@@ -58,6 +58,18 @@ struct State {
     running: HashSet<DocumentId>,
     /// When expired jobs were last deleted (`None`: not since startup).
     collected: Option<Instant>,
+    /// Passes the loop made since startup.
+    passes: u64,
+}
+
+/// What the scheduler loop has done since startup (for tests and monitoring).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedulerStats {
+    /// Passes over the due jobs and crons: one per wake-up (a due time, a commit to what the
+    /// last pass read, a job finishing), never on a timer of its own.
+    pub passes: u64,
+    /// Jobs running now.
+    pub running: usize,
 }
 
 impl Shared {
@@ -129,6 +141,7 @@ fn run(inner: Weak<Inner>, shared: Arc<Shared>) {
             }
             // Cleared before the pass reads, so a change during the pass wakes the next one.
             state.woken = false;
+            state.passes += 1;
         }
         let Some(inner) = inner.upgrade() else { break };
         let app = Application { inner };
@@ -249,6 +262,12 @@ impl Application {
                 return Ok(());
             }
         }
+    }
+
+    /// What the scheduler loop has done since startup.
+    pub fn scheduler_stats(&self) -> SchedulerStats {
+        let state = self.inner.scheduler.shared.state.lock();
+        SchedulerStats { passes: state.passes, running: state.running.len() }
     }
 
     /// Stops the scheduler loop and waits until it and every job it started have finished

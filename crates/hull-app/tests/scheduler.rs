@@ -369,3 +369,26 @@ fn user_code_cannot_write_job_documents() {
     }
     assert_eq!(job(&app, &id), before);
 }
+
+#[test]
+fn the_loop_wakes_for_due_times_and_commits_and_does_not_poll() {
+    let persistence = Arc::new(MemoryPersistence::new());
+    let app = open(&persistence);
+    // Without crons.js nothing is due.
+    let mut push: Json = serde_json::from_str(&fixture()).unwrap();
+    push["appDefinition"]["changedModules"].as_array_mut().unwrap().retain(|m| m["path"] != "crons.js");
+    app.deploy_push_request(&push.to_string()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = app.scheduler_stats().passes;
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(app.scheduler_stats().passes, idle, "the loop passed while nothing changed");
+
+    // A job due in 500 ms: a pass for the commit that scheduled it, one at its due time, and
+    // a few as it runs and completes; not one per poll interval.
+    let id = mutation(&app, "jobs:scheduleAfter", json!({"delayMs": 500, "kind": "wake"}));
+    finished(&app, &id);
+    std::thread::sleep(Duration::from_millis(200));
+    let used = app.scheduler_stats().passes - idle;
+    assert!((2..=8).contains(&used), "{used} passes for one job");
+    assert_eq!(app.scheduler_stats().running, 0);
+}

@@ -3,9 +3,9 @@
 //!
 //! Every schedule form is computed in UTC by one small cron-expression engine: `hourly`,
 //! `daily`, `weekly` and `monthly` are the expressions `m * * * *`, `m h * * *`, `m h * * d`
-//! and `m h d * *`; `interval` counts from the previous due time. A cron *run* does not execute
-//! the function itself: the scheduler loop inserts a scheduled job for it and advances the
-//! cron's `nextTs` in **one** transaction ([`enqueue_due`]), so the job runs through the
+//! and `m h d * *`; `interval` first runs at deploy, then counts from the previous due time. A
+//! cron *run* does not execute the function itself: the scheduler loop inserts a scheduled job
+//! for it and advances the cron's `nextTs` in **one** transaction ([`enqueue_due`]), so the job runs through the
 //! scheduler's exactly-once (mutation) / at-most-once (action) protocol, and a restart can
 //! neither lose nor repeat a run. Runs the loop missed while Hull was down are skipped: one run
 //! happens, then the schedule continues from now, as upstream's "skipping past scheduled runs".
@@ -311,14 +311,15 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 impl CronSchedule {
-    /// The first due time after a run that was due at `previous_ms` (or, for a new cron,
-    /// after `now_ms`), skipping every occurrence that is already past: runs missed while Hull
-    /// was down or busy happen once, not once per missed occurrence.
+    /// The first due time after a run that was due at `previous_ms`, skipping every occurrence
+    /// that is already past: runs missed while Hull was down or busy happen once, not once per
+    /// missed occurrence. For a new (or changed) cron, `previous_ms` is `None`: an interval
+    /// runs at once (as upstream's), a calendar form at its next occurrence after `now_ms`.
     pub fn next_run(&self, previous_ms: Option<i64>, now_ms: i64) -> Option<i64> {
         match self {
             CronSchedule::Interval { seconds } => {
                 let period = seconds.checked_mul(1000)?;
-                let Some(previous) = previous_ms else { return now_ms.checked_add(period) };
+                let Some(previous) = previous_ms else { return Some(now_ms) };
                 let next = previous.checked_add(period)?;
                 if next > now_ms {
                     return Some(next);
@@ -583,7 +584,7 @@ mod tests {
     fn intervals_count_from_the_previous_due_time_and_skip_missed_runs() {
         let interval = schedule(serde_json::json!({"type": "interval", "minutes": 5}));
         assert_eq!(interval, CronSchedule::Interval { seconds: 300 });
-        assert_eq!(interval.next_run(None, 1_000), Some(301_000));
+        assert_eq!(interval.next_run(None, 1_000), Some(1_000), "a new interval cron runs at once");
         assert_eq!(interval.next_run(Some(301_000), 301_500), Some(601_000));
         // Down for an hour: the next run is the first occurrence after now, not twelve at once.
         assert_eq!(interval.next_run(Some(301_000), 301_000 + 3_600_000), Some(301_000 + 3_900_000));

@@ -254,8 +254,8 @@ fn crons_fire_on_time_and_a_redeploy_changes_them() {
     app.deploy_push_request(&fixture()).unwrap();
     wait_until("three ticks", || events(&app, "tick").len() >= 3);
     let ticks: Vec<f64> = events(&app, "tick").iter().map(|e| e["_creationTime"].as_f64().unwrap()).collect();
-    // Every second after the deploy: the first at about +1 s, then 1 s apart.
-    assert!(ticks[0] >= started + 1000.0, "{ticks:?}");
+    // At once after the deploy (as upstream's interval crons), then 1 s apart.
+    assert!(ticks[0] >= started && ticks[0] < started + 5000.0, "{ticks:?}");
     for pair in ticks.windows(2) {
         assert!(pair[1] - pair[0] >= 900.0, "ticks too close: {ticks:?}");
     }

@@ -392,3 +392,14 @@ fn the_loop_wakes_for_due_times_and_commits_and_does_not_poll() {
     assert!((2..=8).contains(&used), "{used} passes for one job");
     assert_eq!(app.scheduler_stats().running, 0);
 }
+
+#[test]
+fn conflicting_scheduled_mutations_are_re_run_and_each_counts_once() {
+    let (_, app) = deployed();
+    // Up to ten run at once on one counter document: most attempts conflict and are re-run.
+    mutation(&app, "jobs:scheduleBumps", json!({"name": "hot", "count": 60}));
+    wait_until("every bump to finish", || {
+        jobs(&app).iter().filter(|j| j["name"] == "jobs.js:bump").all(|j| j["state"]["kind"] == "success")
+    });
+    assert_eq!(ok(call(&app, CallKind::Query, "jobs:counter", json!({"name": "hot"}))), 60.0);
+}

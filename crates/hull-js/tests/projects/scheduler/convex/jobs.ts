@@ -55,6 +55,40 @@ export const chain = internalMutation({
   },
 });
 
+// Read-modify-write of one counter: concurrent runs conflict and are re-run.
+export const bump = internalMutation({
+  args: { name: v.string() },
+  handler: async (ctx, { name }) => {
+    const counter = await ctx.db
+      .query("counters")
+      .withIndex("by_name", (q) => q.eq("name", name))
+      .unique();
+    if (counter === null) {
+      await ctx.db.insert("counters", { name, value: 1 });
+    } else {
+      await ctx.db.patch(counter._id, { value: counter.value + 1 });
+    }
+  },
+});
+
+export const scheduleBumps = mutation({
+  args: { name: v.string(), count: v.number() },
+  handler: async (ctx, { name, count }) => {
+    for (let i = 0; i < count; i++) {
+      await ctx.scheduler.runAfter(0, internal.jobs.bump, { name });
+    }
+  },
+});
+
+export const counter = query({
+  args: { name: v.string() },
+  handler: async (ctx, { name }) =>
+    (await ctx.db
+      .query("counters")
+      .withIndex("by_name", (q) => q.eq("name", name))
+      .unique())?.value ?? 0,
+});
+
 // Records the job it runs for (`getRequestMetadata().scheduledFunctionId`).
 export const whoAmI = internalMutation({
   args: {},

@@ -271,7 +271,10 @@ fn parse_field(field: &str, min: u32, max: u32, names: &[&str]) -> std::result::
     let mut bits = 0u64;
     for part in field.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((range, step)) => (range, step.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| format!("invalid step \"{step}\""))?),
+            Some((range, step)) => {
+                let parsed = step.parse::<u32>().ok().filter(|s| (1..=max.max(1)).contains(s));
+                (range, parsed.ok_or_else(|| format!("invalid step \"{step}\" (1-{})", max.max(1)))?)
+            }
             None => (part, 1),
         };
         let (low, high) = match range {
@@ -289,7 +292,10 @@ fn parse_field(field: &str, min: u32, max: u32, names: &[&str]) -> std::result::
         let mut value = low;
         while value <= high {
             bits |= 1 << value;
-            value += step;
+            value = match value.checked_add(step) {
+                Some(next) => next,
+                None => break,
+            };
         }
     }
     Ok(bits)
@@ -318,7 +324,8 @@ impl CronSchedule {
     pub fn next_run(&self, previous_ms: Option<i64>, now_ms: i64) -> Option<i64> {
         match self {
             CronSchedule::Interval { seconds } => {
-                let period = seconds.checked_mul(1000)?;
+                // Validated positive at push; a stored spec is not trusted to be.
+                let period = seconds.checked_mul(1000).filter(|p| *p > 0)?;
                 let Some(previous) = previous_ms else { return Some(now_ms) };
                 let next = previous.checked_add(period)?;
                 if next > now_ms {
@@ -575,7 +582,19 @@ mod tests {
         // Both day fields restricted: either matches (the 1st, or any Monday).
         assert_eq!(next("0 0 1 * mon"), Some(at(2026, 11, 30, 0, 0)));
         assert_eq!(next("5,10 1-2/1 * jan-mar,dec *"), Some(at(2026, 12, 1, 1, 5)));
-        for bad in ["* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "*/0 * * * *", "5-1 * * * *", "0 0 31 2 *", "x * * * *"] {
+        for bad in [
+            "* * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "*/0 * * * *",
+            "1-5/4294967295 * * * *",
+            "5-1 * * * *",
+            "0 0 31 2 *",
+            "x * * * *",
+            "é * * * *",
+        ] {
             assert!(CronExpr::parse(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -154,7 +154,7 @@ fn run(inner: Weak<Inner>, shared: Arc<Shared>) {
             }
             Err(error) => {
                 // A storage failure: try again later rather than spin.
-                tracing_like_warn(&format!("scheduler pass failed: {}", error.message));
+                tracing::warn!("scheduler pass failed: {}", error.message);
                 backoff = (backoff * 2).min(SCHEDULED_JOB_MAX_BACKOFF);
                 (Some(now_ms() + backoff.as_secs_f64() * 1000.0), Vec::new())
             }
@@ -174,12 +174,6 @@ fn run(inner: Weak<Inner>, shared: Arc<Shared>) {
     }
     shared.state.lock().looping = false;
     shared.wake.notify_all();
-}
-
-/// Hull logs to stderr through the server's subscriber; this crate has no logging dependency,
-/// and a failed pass is retried anyway.
-fn tracing_like_warn(message: &str) {
-    eprintln!("hull: {message}");
 }
 
 impl Application {
@@ -348,7 +342,7 @@ impl Application {
                             Ok(_) => return Some(outcome),
                             Err(error) if error.is_retryable_conflict() => true,
                             Err(error) => {
-                                tracing_like_warn(&format!("scheduled mutation {path} could not commit: {}", error.message));
+                                tracing::warn!("scheduled mutation {path} could not commit: {}", error.message);
                                 true
                             }
                         }
@@ -361,7 +355,7 @@ impl Application {
                     }
                 },
                 Err(error) => {
-                    tracing_like_warn(&format!("scheduled mutation {path} hit a system error: {}", error.message));
+                    tracing::warn!("scheduled mutation {path} hit a system error: {}", error.message);
                     true
                 }
             };
@@ -414,7 +408,7 @@ impl Application {
             match written {
                 Ok((written, _)) => return written,
                 Err(error) => {
-                    tracing_like_warn(&format!("could not update scheduled job {id}: {}", error.message));
+                    tracing::warn!("could not update scheduled job {id}: {}", error.message);
                     if self.inner.scheduler.shared.state.lock().stop {
                         return false;
                     }

@@ -263,6 +263,22 @@ fn crons_fire_on_time_and_a_redeploy_changes_them() {
     for kind in ["hourly", "daily", "weekly", "monthly", "new year"] {
         assert!(events(&app, kind).is_empty());
     }
+    // `_cron_jobs` reads like upstream's: name, cronSpec (udfPath, cronSchedule), prevTs and
+    // nextTs in nanoseconds (Int64).
+    let crons = ok(call(&app, CallKind::Query, "jobs:crons", json!({})));
+    let by_name = |name: &str| crons.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
+    let names: std::collections::BTreeSet<String> = crons.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["daily", "hourly", "monthly", "new year", "tick", "weekly"].map(String::from).into());
+    assert_eq!(by_name("weekly")["udfPath"], "jobs.js:logAction");
+    assert_eq!(by_name("new year")["schedule"], json!({"type": "cron", "cronExpr": "0 0 1 1 *"}));
+    let next_ns = |name: &str| {
+        let value = hull_values::Value::from_json(&by_name(name)["nextTs"]).unwrap();
+        let hull_values::Value::Int64(ns) = value else { panic!("nextTs is not an Int64: {value:?}") };
+        ns as f64 / 1e6
+    };
+    let hourly = next_ns("hourly");
+    assert!(hourly > now_ms() && hourly <= now_ms() + 3_600_000.0 && (hourly / 60_000.0) % 60.0 == 17.0, "{hourly}");
+    assert!(!by_name("tick")["prevTs"].is_null(), "tick ran, so it has a previous due time");
 
     // A redeploy: "tick" slows to an hour, "hourly" is removed, "fast" is added.
     let pushed: Json = serde_json::from_str(&fixture()).unwrap();

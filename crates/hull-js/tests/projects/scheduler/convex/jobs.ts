@@ -275,3 +275,16 @@ export const events = query({
       .withIndex("by_kind", (q) => q.eq("kind", kind))
       .collect(),
 });
+
+// The registered crons, as tools read them.
+export const crons = query({
+  args: {},
+  handler: async (ctx) =>
+    (await ctx.db.system.query("_cron_jobs" as any).collect()).map((cron: any) => ({
+      name: cron.name,
+      udfPath: cron.cronSpec.udfPath,
+      schedule: cron.cronSpec.cronSchedule,
+      nextTs: cron.nextTs,
+      prevTs: cron.prevTs,
+    })),
+});

@@ -267,13 +267,29 @@ impl Application {
     /// Stops the scheduler loop and waits until it and every job it started have finished
     /// (a clean shutdown; jobs not started stay pending for the next start).
     pub fn stop_scheduler(&self) {
+        self.stop_scheduler_within(None);
+    }
+
+    /// [`Application::stop_scheduler`], waiting at most `limit` for running jobs; returns whether
+    /// everything finished. A job still running is abandoned: a mutation that did not commit
+    /// runs again after the next start, an action is marked failed then (never re-run).
+    pub fn stop_scheduler_within(&self, limit: Option<Duration>) -> bool {
+        let deadline = limit.map(|limit| Instant::now() + limit);
         let shared = &self.inner.scheduler.shared;
         let mut state = shared.state.lock();
         state.stop = true;
         shared.wake.notify_all();
         while state.looping || !state.running.is_empty() {
-            shared.wake.wait(&mut state);
+            match deadline {
+                Some(deadline) => {
+                    if shared.wake.wait_until(&mut state, deadline).timed_out() {
+                        return !state.looping && state.running.is_empty();
+                    }
+                }
+                None => shared.wake.wait(&mut state),
+            }
         }
+        true
     }
 
     /// Runs one due job to its end state. Failures of the system (storage, overload) are retried

@@ -419,3 +419,20 @@ fn conflicting_scheduled_mutations_are_re_run_and_each_counts_once() {
     });
     assert_eq!(ok(call(&app, CallKind::Query, "jobs:counter", json!({"name": "hot"}))), 60.0);
 }
+
+#[test]
+fn stopping_the_scheduler_waits_for_running_jobs_within_a_limit() {
+    let (_, app) = deployed();
+    let id = mutation(&app, "jobs:scheduleSlowAction", json!({"kind": "stopping", "ms": 1500}));
+    wait_until("the slow action to start", || !events(&app, "stopping started").is_empty());
+    let started = Instant::now();
+    assert!(!app.stop_scheduler_within(Some(Duration::from_millis(200))), "the action is still running");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // Waiting without a limit sees it through; no new job starts after the stop.
+    app.stop_scheduler();
+    assert_eq!(app.scheduler_stats().running, 0);
+    assert_eq!(job(&app, &id)["state"]["kind"], "success");
+    let later = mutation(&app, "jobs:scheduleAfter", json!({"delayMs": 0, "kind": "after stop"}));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(job(&app, &later)["state"]["kind"], "pending");
+}

@@ -74,9 +74,17 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         );
         server.run().await
     });
-    // Dropping the runtime ends any connection task still holding a clone of the application,
-    // so the last handle is ours and dropping it stops the JS workers and joins the committer.
+    // Dropping the runtime ends any connection task still holding a clone of the application.
+    // Scheduled jobs hold clones too: stop starting them and give running ones the requests'
+    // grace period, so the last handle is ours and dropping it stops the JS workers and joins
+    // the committer.
     drop(runtime);
+    if !application.stop_scheduler_within(Some(hull_server::SHUTDOWN_GRACE)) {
+        tracing::warn!(
+            "scheduled functions still running {:?} after shutdown began; abandoning them (an action is marked failed at the next start)",
+            hull_server::SHUTDOWN_GRACE
+        );
+    }
     drop(application);
     tracing::info!("Hull stopped");
     result

@@ -7,6 +7,7 @@
 #   ./scripts/bench.sh js [ITERATIONS]          per-call overhead of the function runtime
 #   ./scripts/bench.sh deploy                   20-module deploy with the real CLI, HTTP round trips
 #   ./scripts/bench.sh keys [ROUNDS]            server-key check time by kind of key (timing leaks)
+#   ./scripts/bench.sh scheduler [PROBES]       scheduling latency with 1,000 and 10,000 pending jobs
 #
 # (Not `cargo bench` targets on purpose: test runners that list every target would run them.)
 set -euo pipefail
@@ -29,6 +30,10 @@ fi
 if [ "${1:-}" = "keys" ]; then
     shift
     exec cargo run --release -p hull-bench --bin keys -- "$@"
+fi
+if [ "${1:-}" = "scheduler" ]; then
+    shift
+    exec cargo run --release -p hull-bench --bin scheduler -- "$@"
 fi
 if [ "${1:-}" = "js" ]; then
     shift

@@ -103,6 +103,8 @@ pub struct PushPlan {
     pub auth_providers: Option<serde_json::Value>,
     /// The live deployment's auth providers.
     pub previous_auth_providers: Option<serde_json::Value>,
+    /// Crons (`convex/crons.ts`) the push adds, changes and removes.
+    pub cron_diff: crate::crons::CronDiff,
 }
 
 /// Where the schema check of a prepared push stands (`wait_for_schema`).
@@ -160,6 +162,8 @@ pub(crate) struct PendingPush {
     plan: Arc<PushPlan>,
     modules: Vec<StoredModule>,
     schema: Option<Schema>,
+    /// The crons `crons.js` exports (none without that module).
+    crons: BTreeMap<String, crate::crons::CronSpec>,
     /// The deploy generation it was diffed against.
     generation: u64,
     dry_run: bool,
@@ -206,6 +210,13 @@ pub(crate) fn load(database: &Database, config: &AppConfig, env: &crate::env_var
     let workers = WorkerPool::spawn(&deployment::module_map(&modules), &config.runtime, config.js_workers, env)?;
     let providers = crate::user_auth::read(&mut tx)?.map(|(_, providers)| providers);
     Ok(Deployment::new(&modules, Some(workers), crate::user_auth::verifier(providers.as_ref(), None)?))
+}
+
+/// The module whose default export defines the crons.
+const CRONS_MODULE: &str = "crons.js";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn race_detected() -> Error {
@@ -366,6 +377,11 @@ impl Application {
             }
             None => None,
         };
+        let crons = match analysis.iter().find_map(|module| module.crons.as_ref().filter(|_| module.path == CRONS_MODULE)) {
+            Some(exported) => crate::crons::parse_specs(exported)?,
+            None => BTreeMap::new(),
+        };
+        let cron_diff = crate::crons::diff(&mut tx, &crons)?;
         let catalog = tx.catalog().clone();
         let (existing, desired) = (existing_indexes(&catalog), desired_indexes(schema.as_ref()));
         let new_paths: BTreeSet<&str> = sources.iter().map(|s| s.path.as_str()).collect();
@@ -383,9 +399,10 @@ impl Application {
             analysis,
             auth_providers,
             previous_auth_providers: crate::user_auth::read(&mut tx)?.map(|(_, providers)| providers),
+            cron_diff,
         };
         let modules = StoredModule::from_analysis(sources, &plan.analysis);
-        Ok(PendingPush { plan: Arc::new(plan), modules, schema, generation, dry_run })
+        Ok(PendingPush { plan: Arc::new(plan), modules, schema, crons, generation, dry_run })
     }
 
     /// Commits a prepared push: one transaction writes the modules, the schema (checking every
@@ -408,6 +425,8 @@ impl Application {
                     tx.set_schema(push.schema.clone())?;
                 }
                 let (added, dropped) = apply_index_diff(tx, push.schema.as_ref())?;
+                // Crons change with the code that defines them, atomically.
+                crate::crons::apply(tx, &push.crons, now_ms())?;
                 Ok((changed, added, dropped))
             })?;
         let auth = crate::user_auth::verifier(push.plan.auth_providers.as_ref(), Some(&self.current().auth))?;

@@ -26,6 +26,11 @@
 //!   start of a call, so an update reaches running workers without restarting them.
 //! - HTTP actions ([`Application::run_http_action`]) run the deployed `http.js` router on the
 //!   same pool; its own JavaScript picks the route, as upstream's does.
+//! - Scheduled functions and crons run on a scheduler thread the application owns
+//!   ([`Application::stop_scheduler`] stops it; dropping the application does too). It wakes on
+//!   due times and on commits to what it read, never by polling; a scheduled mutation and its
+//!   job's `success` commit together (exactly once), an action's job is `inProgress` before it
+//!   runs (at most once). Crons change atomically with the deploy that defines them.
 //! - Every call that runs is recorded, with its console output, in a bounded ring
 //!   (`limits::FUNCTION_LOG_ENTRIES_MAX`) that log streaming reads.
 //!
@@ -35,6 +40,7 @@
 
 pub mod admin_key;
 mod call;
+pub mod crons;
 mod deploy;
 mod deployment;
 mod env_vars;
@@ -46,6 +52,7 @@ pub mod server_keys;
 mod user_auth;
 pub mod upstream_admin_key;
 mod subscription;
+mod scheduler;
 
 use std::sync::Arc;
 
@@ -67,6 +74,9 @@ pub use http_actions::HttpActionResult;
 pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;
 pub use subscription::{QueryResult, Timestamp};
+pub use crons::CronDiff;
+pub use scheduler::SchedulerStats;
+pub use hull_js::scheduler::{SCHEDULED_FUNCTIONS_TABLE, TRANSACTION_MAX_NUM_SCHEDULED, TRANSACTION_MAX_SCHEDULED_TOTAL_ARGUMENT_SIZE_BYTES};
 pub use hull_js::{AnalyzedFunction, AnalyzedModule, HttpRoute, LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
 
 use deployment::Deployment;
@@ -84,6 +94,9 @@ pub struct AppConfig {
     pub runtime: RuntimeConfig,
     /// Server-key audit entries kept ([`server_keys::AUDIT_ENTRIES_MAX`] by default).
     pub audit_entries_max: usize,
+    /// Run scheduled functions and crons (a server does). A one-shot admin command turns it
+    /// off: it would start actions it cannot see through before it exits.
+    pub run_scheduler: bool,
 }
 
 impl AppConfig {
@@ -95,6 +108,7 @@ impl AppConfig {
             js_workers: limits::JS_WORKER_COUNT,
             runtime: RuntimeConfig::default(),
             audit_entries_max: server_keys::AUDIT_ENTRIES_MAX,
+            run_scheduler: true,
         }
     }
 }
@@ -126,6 +140,8 @@ struct Inner {
     code_swaps: std::sync::atomic::AtomicU64,
     /// Query results shared by every subscription (see `subscription.rs`).
     query_cache: subscription::QueryCache,
+    /// The scheduler loop's shared state; dropping it stops the loop.
+    scheduler: scheduler::Handle,
 }
 
 impl Application {
@@ -138,7 +154,9 @@ impl Application {
         let env: env_vars::SharedEnv = Arc::new(RwLock::new(Arc::new(env_vars::EnvSnapshot { generation: 0, variables, builtins: Default::default() })));
         let deployment = deploy::load(&database, &config, &env)?;
         let server_keys = server_keys::ServerKeys::open(&database, config.audit_entries_max)?;
-        Ok(Application {
+        scheduler::recover(&database)?;
+        let scheduler_shared = Arc::new(scheduler::Shared::default());
+        let app = Application {
             inner: Arc::new(Inner {
                 database,
                 config,
@@ -151,8 +169,13 @@ impl Application {
                 server_keys,
                 code_swaps: std::sync::atomic::AtomicU64::new(0),
                 query_cache: subscription::QueryCache::default(),
+                scheduler: scheduler::Handle { shared: scheduler_shared.clone() },
             }),
-        })
+        };
+        if app.inner.config.run_scheduler {
+            scheduler::spawn(Arc::downgrade(&app.inner), scheduler_shared)?;
+        }
+        Ok(app)
     }
 
     /// The deployment's database.

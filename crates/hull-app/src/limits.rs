@@ -74,3 +74,30 @@ pub const QUERY_CACHE_MAX_ENTRIES: usize = 10_000;
 /// How long a subscription query waits for an identical one already running before it runs
 /// its own (a safety net: a query has its own time limit and normally finishes well before).
 pub const QUERY_CACHE_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+/// Scheduled jobs running at once. Convex knob `SCHEDULED_JOB_EXECUTION_PARALLELISM` = 10
+/// (`crates/common/src/knobs.rs`); more due jobs wait for one to finish.
+pub const SCHEDULED_JOB_EXECUTION_PARALLELISM: usize = 10;
+
+/// First backoff after a scheduled job hit a conflict or a system error; doubled per retry.
+/// Convex knob `SCHEDULED_JOB_INITIAL_BACKOFF_MS` = 10.
+pub const SCHEDULED_JOB_INITIAL_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Longest backoff of a retried scheduled job. Convex knob `SCHEDULED_JOB_MAX_BACKOFF_SECS` =
+/// 2 hours.
+pub const SCHEDULED_JOB_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
+
+/// How long finished scheduled jobs stay readable in `_scheduled_functions` before they are
+/// deleted. Convex knob `SCHEDULED_JOB_RETENTION` = 1 week.
+pub const SCHEDULED_JOB_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Finished jobs deleted per transaction. Convex knob
+/// `SCHEDULED_JOB_GARBAGE_COLLECTION_BATCH_SIZE` = 1000.
+pub const SCHEDULED_JOB_GARBAGE_COLLECTION_BATCH_SIZE: usize = 1000;
+
+/// How often the scheduler loop looks for expired jobs (Hull's own: upstream runs a separate
+/// collector task). Each look deletes full batches until one comes back short.
+pub const SCHEDULED_JOB_GARBAGE_COLLECTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Retries of the scheduler's own small transactions (a job's state change, enqueueing due
+/// crons) on conflicts before the attempt is given up and retried with backoff.
+pub const SCHEDULER_OCC_MAX_RETRIES: usize = 8;

@@ -789,6 +789,12 @@ pub struct JsRuntime {
     /// `ctx.auth.getUserIdentity()` of the requests run now (see [`Self::with_user_identity`]);
     /// nested calls inherit it.
     identity: serde_json::Value,
+    /// What the transaction of the next query or mutation scheduled so far, when it is a
+    /// nested call (the scheduling limits are per transaction, however its functions nest).
+    scheduled_override: Option<Rc<crate::scheduler::ScheduledUsage>>,
+    /// The `_scheduled_functions` id of the job the calls run now serve (see
+    /// [`Self::with_scheduled_job`]).
+    scheduled_job: Option<String>,
 }
 
 impl JsRuntime {
@@ -821,6 +827,8 @@ impl JsRuntime {
             budget_override: None,
             last_user_time: Duration::ZERO,
             identity: serde_json::Value::Null,
+            scheduled_override: None,
+            scheduled_job: None,
         })
     }
 
@@ -878,6 +886,20 @@ impl JsRuntime {
         );
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
         self.identity = previous;
+        match result {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Runs `f` as the scheduled job `id` (its `_scheduled_functions` id): the functions `f`
+    /// runs see it as `getRequestMetadata().scheduledFunctionId`, and an action whose job is
+    /// canceled while it runs schedules only canceled jobs, as upstream. Cleared afterwards,
+    /// also when `f` panics, so it never reaches the next request.
+    pub fn with_scheduled_job<R>(&mut self, id: String, f: impl FnOnce(&mut JsRuntime) -> R) -> R {
+        let previous = self.scheduled_job.replace(id);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.scheduled_job = previous;
         match result {
             Ok(value) => value,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -1195,9 +1217,11 @@ impl JsRuntime {
         // One raw pointer for the whole call: the request's syscalls and nested `ctx.runQuery`
         // calls share the caller's transaction (see Host::with_request for why this is sound).
         let tx_ptr: *mut Transaction = tx;
+        let scheduled = self.scheduled_override.take().unwrap_or_default();
         let mut syscalls = SyscallState::new(kind, &prepared.canonical);
         syscalls.set_identity(self.identity.clone());
         syscalls.set_jwt_signer(self.config.jwt_signer.clone());
+        syscalls.set_scheduling(scheduled.clone(), self.scheduled_job.clone());
         let request = ActiveRequest {
             tx: tx_ptr,
             syscalls,
@@ -1215,7 +1239,7 @@ impl JsRuntime {
         let bytecode = self.bytecode.clone();
         let identity = self.identity.clone();
         let mut handler = |op: &str, args: &serde_json::Value| -> Option<SyscallResult> {
-            if op != "1.0/runUdf" {
+            if op != "1.0/runUdf" && op != "1.0/schedule" {
                 return None;
             }
             let runtime = match &mut nested {
@@ -1225,8 +1249,14 @@ impl JsRuntime {
                     Err(error) => return Some(Err(error)),
                 },
             };
+            if op == "1.0/schedule" {
+                return Some(schedule_in_transaction(runtime, tx_ptr, kind, &scheduled, now, args));
+            }
             runtime.identity = identity.clone();
-            Some(run_udf(runtime, &host, tx_ptr, kind, args))
+            runtime.scheduled_override = Some(scheduled.clone());
+            let result = run_udf(runtime, &host, tx_ptr, kind, args);
+            runtime.scheduled_override = None;
+            Some(result)
         };
         let executed = self.execute(
             kind,
@@ -1256,8 +1286,8 @@ impl JsRuntime {
     /// (mutations commit, retrying on conflicts); `ctx.runAction` runs another action. They
     /// see the real clock and randomness, and may use timers and `fetch`.
     ///
-    /// Not yet available in actions: the scheduler and file storage (each fails with a clear
-    /// error until their issues land).
+    /// Not yet available in actions: file storage (it fails with a clear error until its issue
+    /// lands).
     pub fn run_action(
         &mut self,
         path: &str,
@@ -1279,6 +1309,7 @@ impl JsRuntime {
         let mut syscalls = SyscallState::new(UdfType::Action, &prepared.canonical);
         syscalls.set_identity(self.identity.clone());
         syscalls.set_jwt_signer(self.config.jwt_signer.clone());
+        syscalls.set_scheduling(Rc::default(), self.scheduled_job.clone());
         let request = ActiveRequest {
             tx: std::ptr::null_mut(),
             syscalls,
@@ -1387,6 +1418,52 @@ impl JsRuntime {
             Ok(response)
         });
         Ok(HttpActionOutcome { result, logs })
+    }
+
+    /// The target of a `1.0/schedule`-like op: the function's runtime path (it must exist and
+    /// be a mutation or an action, and the arguments must pass its validator, as when it is
+    /// called), the arguments as a value, and the due time in ms (checked against `now_ms`).
+    fn schedule_target(
+        &mut self,
+        args: &serde_json::Value,
+        op: &str,
+        now_ms: f64,
+        catalog: &hull_db::catalog::Catalog,
+    ) -> std::result::Result<(String, Value, f64), SyscallError> {
+        use crate::syscalls::dev;
+        let name = function_name(args, op)?;
+        let function_args = function_args(args, op)?;
+        let ts = args
+            .get("ts")
+            .and_then(serde_json::Value::as_f64)
+            .ok_or_else(|| dev(format!("Invalid arguments for {op}: `ts` must be a number")))?;
+        let ms = crate::scheduler::check_time(ts, now_ms)?;
+        let (module, export) = split_function_path(name);
+        let canonical = format!("{}:{export}", module.strip_suffix(".js").unwrap_or(&module));
+        let missing = || {
+            dev(format!(
+                "Attempted to schedule function at nonexistent path: {canonical}. Did you forget to run `npx convex dev`?"
+            ))
+        };
+        if module.starts_with("_deps/") || self.modules.get(&module).is_none() {
+            return Err(missing());
+        }
+        if !self.analyzed.contains(&module) {
+            let analyzed = self.analyze_module(&module).map_err(|e| dev(e.message))?;
+            self.record(&module, &analyzed).map_err(|e| dev(e.message))?;
+        }
+        let Some((kind, args_validator, _)) = self.functions.get(&canonical) else { return Err(missing()) };
+        if !matches!(kind, UdfType::Mutation | UdfType::Action) {
+            return Err(dev(format!(
+                "Cannot schedule {canonical}: it is a {}, and only mutations and actions can be scheduled.",
+                kind.as_str()
+            )));
+        }
+        let value = Value::from_json(&function_args).map_err(|e| dev(format!("ArgumentValidationError: {}", e.message)))?;
+        let tables = |table: &str| catalog.table_by_name(table).map(|t| t.number);
+        validation::check_args(args_validator, std::slice::from_ref(&value), &tables)
+            .map_err(|message| dev(format!("ArgumentValidationError: {message}")))?;
+        Ok((canonical, value, ms))
     }
 
     /// Finds the function, checks its kind and validates the arguments.
@@ -1897,6 +1974,42 @@ fn function_args(
     }
 }
 
+/// The scheduled job the running action serves (from its request's syscall state).
+fn scheduled_job(host: &Host) -> Option<String> {
+    host.request.borrow().as_ref().and_then(|request| request.syscalls.scheduled_job().map(str::to_owned))
+}
+
+/// Retries of an action's scheduling transaction on conflicts (it only inserts or patches one
+/// job, so conflicts are rare: a concurrent cancel of the same job).
+const SCHEDULE_OCC_MAX_RETRIES: usize = 10;
+
+/// `ctx.scheduler.runAfter`/`runAt` in a mutation (`1.0/schedule`): checks the target and the
+/// transaction's scheduling limits, then inserts the job in the caller's transaction, so it
+/// exists iff the mutation commits. `now_ms` is the mutation's `Date.now()`.
+fn schedule_in_transaction(
+    nested: &mut JsRuntime,
+    tx: *mut Transaction,
+    caller: UdfType,
+    usage: &crate::scheduler::ScheduledUsage,
+    now_ms: f64,
+    args: &serde_json::Value,
+) -> SyscallResult {
+    const OP: &str = "1.0/schedule";
+    if caller != UdfType::Mutation {
+        return Err(crate::syscalls::dev(format!(
+            "ctx.scheduler is not available in a {}: only mutations and actions can schedule functions.",
+            caller.as_str()
+        )));
+    }
+    // SAFETY: as in `run_udf`: the pointer `run_function` derived from its `&mut Transaction`,
+    // valid for the whole call; the caller's JS is suspended and holds no borrow of it.
+    let tx = unsafe { &mut *tx };
+    let (path, function_args, ms) = nested.schedule_target(args, OP, now_ms, tx.catalog())?;
+    usage.charge(&function_args)?;
+    let id = crate::scheduler::insert_job(tx, &path, function_args, ms)?;
+    Ok(serde_json::Value::String(id.encode()))
+}
+
 /// `ctx.runQuery` / `ctx.runMutation` inside a query or mutation (`1.0/runUdf`). The callee
 /// runs in the caller's transaction: it sees the caller's writes and its reads join the
 /// caller's read set. A nested mutation runs in a sub-transaction (a savepoint): when it
@@ -2043,7 +2156,7 @@ fn action_syscall(
             Ok(serde_json::json!({ "name": function, "componentPath": "" }))
         }
         "1.0/getDeploymentMetadata" => Ok(crate::syscalls::deployment_metadata()),
-        "1.0/getRequestMetadata" => Ok(crate::syscalls::request_metadata()),
+        "1.0/getRequestMetadata" => Ok(crate::syscalls::request_metadata(scheduled_job(host).as_deref())),
         "1.0/createFunctionHandle" => crate::syscalls::create_function_handle(args),
         // Convex-managed services (e.g. "ai-gateway") exist only on Convex's cloud; "the backend
         // decides which names it accepts", and a self-hosted deployment accepts none.
@@ -2053,8 +2166,21 @@ fn action_syscall(
                 "Unknown service \"{service}\": this self-hosted deployment offers no Convex-managed services; call the provider's API directly with fetch()."
             )))
         }
-        "1.0/actions/schedule" | "1.0/actions/cancel_job" => {
-            Err(dev(format!("{op}: the scheduler is not supported yet")))
+        "1.0/actions/schedule" => {
+            let (path, function_args, ms) = nested.schedule_target(args, op, unix_ms(), &db.catalog())?;
+            // Its own small transaction: an action's effects are not transactional. One job
+            // per transaction still obeys the per-transaction argument size limit.
+            crate::scheduler::ScheduledUsage::default().charge(&function_args)?;
+            let parent = scheduled_job(host).and_then(|id| hull_values::DocumentId::decode(&id).ok());
+            let (id, _) = db.run_system(SCHEDULE_OCC_MAX_RETRIES, |tx| {
+                crate::scheduler::insert_child_job(tx, parent, &path, function_args.clone(), ms, unix_ms())
+            })?;
+            Ok(serde_json::Value::String(id.encode()))
+        }
+        "1.0/actions/cancel_job" => {
+            let id = crate::syscalls::job_id(args, op)?;
+            db.run_system(SCHEDULE_OCC_MAX_RETRIES, |tx| crate::scheduler::cancel_job(tx, id, unix_ms()))?;
+            Ok(serde_json::Value::Null)
         }
         "1.0/actions/vectorSearch" => vector_search(db, args),
         // Audit records are written atomically with a mutation's effects; an action has none.

@@ -33,9 +33,14 @@
 //!   only queries; nothing in a transaction runs actions.
 //! - Actions may use timers (the loop sleeps until the next one is due, within the action's
 //!   wall-clock limit) and `fetch` (a blocking `ureq` client on rustls/ring; requests started
-//!   together run on parallel threads; failures reject with a `TypeError`). The scheduler and
-//!   file storage fail with a clear error until their issues land; vector search is an exact
-//!   scan (`hull_db::Database::vector_search`).
+//!   together run on parallel threads; failures reject with a `TypeError`). File storage fails
+//!   with a clear error until its issue lands; vector search is an exact scan
+//!   (`hull_db::Database::vector_search`).
+//! - `ctx.scheduler` ([`scheduler`]): a mutation's `runAfter`/`runAt` insert the job into
+//!   `_scheduled_functions` in the mutation's own transaction (scheduled iff it commits), after
+//!   checking the target (a mutation or action that exists, arguments that pass its validator)
+//!   and Convex's per-transaction limits; an action schedules in a small transaction of its
+//!   own. Running due jobs is `hull-app`'s scheduler loop.
 //! - A microtask checkpoint that ends with an unhandled promise rejection fails the request
 //!   with that rejection, as Convex does.
 //! - `ctx.auth.getUserIdentity()` returns the identity the host gives with
@@ -61,6 +66,7 @@ pub mod engine;
 mod fetch;
 pub mod jwt_sign;
 pub mod modules;
+pub mod scheduler;
 pub mod sourcemap;
 pub mod syscalls;
 pub mod validation;

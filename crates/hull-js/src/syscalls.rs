@@ -110,6 +110,10 @@ pub struct SyscallState {
     identity: Json,
     /// The deployment's key for `ctx.auth.signJwt`.
     jwt_signer: Option<crate::jwt_sign::JwtSigner>,
+    /// What the transaction scheduled so far (shared with the functions it calls).
+    scheduled: std::rc::Rc<crate::scheduler::ScheduledUsage>,
+    /// The `_scheduled_functions` id of the job this request runs for, if any.
+    scheduled_job: Option<String>,
 }
 
 fn arg<'a>(args: &'a Json, name: &str, op: &str) -> Result<&'a Json, SyscallError> {
@@ -138,6 +142,21 @@ fn parse_id(args: &Json, op: &str, method: &str) -> Result<DocumentId, SyscallEr
     })
 }
 
+/// The `id` of a write, which must not name a system document: user code reads
+/// `_scheduled_functions` (and gets its ids), but only Hull changes it (`ctx.scheduler.cancel`
+/// is the way to stop a job).
+fn writable_id(tx: &Transaction, args: &Json, op: &str, method: &str) -> Result<DocumentId, SyscallError> {
+    let id = parse_id(args, op, method)?;
+    if id.table_number < hull_db::catalog::FIRST_USER_TABLE_NUMBER {
+        let table = tx.catalog().table(id.table_number).map_or("a system table", |t| t.name.as_str());
+        return Err(dev(format!(
+            "`{method}` cannot change {}: it is a document of the read-only system table {table}.",
+            id.encode()
+        )));
+    }
+    Ok(id)
+}
+
 fn user_object(json: &Json, what: &str) -> Result<Object, SyscallError> {
     match Value::from_json(json)? {
         Value::Object(object) => Ok(object),
@@ -160,7 +179,20 @@ impl SyscallState {
             paginated: false,
             identity: Json::Null,
             jwt_signer: None,
+            scheduled: Default::default(),
+            scheduled_job: None,
         }
+    }
+
+    /// Sets the transaction's scheduling usage and the job this request runs for.
+    pub(crate) fn set_scheduling(&mut self, usage: std::rc::Rc<crate::scheduler::ScheduledUsage>, job: Option<String>) {
+        self.scheduled = usage;
+        self.scheduled_job = job;
+    }
+
+    /// The `_scheduled_functions` id of the job this request runs for.
+    pub(crate) fn scheduled_job(&self) -> Option<&str> {
+        self.scheduled_job.as_deref()
     }
 
     /// Sets what `ctx.auth.getUserIdentity()` returns.
@@ -187,9 +219,12 @@ impl SyscallState {
             "databaseQueries": metric(self.queries_opened, TRANSACTION_MAX_READ_SET_INTERVALS),
             "documentsRead": metric(usage.documents_read, TRANSACTION_MAX_READ_SIZE_ROWS),
             "documentsWritten": metric(usage.documents_written, TRANSACTION_MAX_NUM_USER_WRITES),
-            // Scheduling and file storage are not implemented yet: nothing used, Convex's limits.
-            "functionsScheduled": metric(0, 1000),
-            "scheduledFunctionArgsBytes": metric(0, 1 << 23),
+            "functionsScheduled": metric(self.scheduled.count(), crate::scheduler::TRANSACTION_MAX_NUM_SCHEDULED),
+            "scheduledFunctionArgsBytes": metric(
+                self.scheduled.argument_bytes(),
+                crate::scheduler::TRANSACTION_MAX_SCHEDULED_TOTAL_ARGUMENT_SIZE_BYTES,
+            ),
+            // File storage is not implemented yet: nothing used, Convex's limits.
             "filesWritten": metric(0, 1000),
             "fileWriteBytes": metric(0, 1 << 30),
             "filesRead": metric(0, 1000),
@@ -273,7 +308,7 @@ impl SyscallState {
             }
             "1.0/shallowMerge" => {
                 self.require_mutation(op, "db.patch")?;
-                let id = parse_id(args, op, "db.patch")?;
+                let id = writable_id(tx, args, op, "db.patch")?;
                 let value = arg(args, "value", op)?;
                 let fields = value
                     .as_object()
@@ -291,13 +326,13 @@ impl SyscallState {
             }
             "1.0/replace" => {
                 self.require_mutation(op, "db.replace")?;
-                let id = parse_id(args, op, "db.replace")?;
+                let id = writable_id(tx, args, op, "db.replace")?;
                 let value = user_object(arg(args, "value", op)?, "The replacement value")?;
                 Ok(tx.replace(id, value)?.to_value().to_json())
             }
             "1.0/remove" => {
                 self.require_mutation(op, "db.delete")?;
-                let id = parse_id(args, op, "db.delete")?;
+                let id = writable_id(tx, args, op, "db.delete")?;
                 Ok(tx.delete(id)?.to_value().to_json())
             }
             "1.0/queryStreamNext" => {
@@ -373,7 +408,7 @@ impl SyscallState {
                         "getRequestMetadata() is only available in mutations and actions",
                     ));
                 }
-                Ok(request_metadata())
+                Ok(request_metadata(self.scheduled_job()))
             }
             "1.0/count" => {
                 self.require_transaction(op)?;
@@ -425,8 +460,15 @@ impl SyscallState {
             "1.0/storageStore" | "1.0/storageGet" => {
                 Err(dev(format!("{op}: file storage is not supported yet")))
             }
-            "1.0/schedule" | "1.0/cancel_job" => {
-                Err(dev(format!("{op}: the scheduler is not supported yet")))
+            // Scheduling needs the runtime (to check the target function): the engine runs it.
+            "1.0/schedule" => Err(dev("1.0/schedule is not available here")),
+            "1.0/cancel_job" => {
+                self.require_mutation(op, "scheduler.cancel")?;
+                let id = job_id(args, op)?;
+                // The mutation's clock (its snapshot), like Date.now() in it.
+                let now_ms = (tx.begin_ts().0 / 1_000_000) as f64;
+                crate::scheduler::cancel_job(tx, id, now_ms)?;
+                Ok(Json::Null)
             }
             "1.0/storageGetUrl"
             | "1.0/storageGetMetadata"
@@ -447,9 +489,15 @@ pub(crate) fn deployment_metadata() -> Json {
     json!({ "name": "hull", "region": null, "class": "s16" })
 }
 
-/// `ctx.meta.getRequestMetadata()`: request details are not plumbed through yet.
-pub(crate) fn request_metadata() -> Json {
-    json!({ "ip": null, "userAgent": null, "requestId": "", "scheduledFunctionId": null, "authToken": null })
+/// `ctx.meta.getRequestMetadata()`: the scheduled job the request runs for; the other request
+/// details are not plumbed through yet.
+pub(crate) fn request_metadata(scheduled_job: Option<&str>) -> Json {
+    json!({ "ip": null, "userAgent": null, "requestId": "", "scheduledFunctionId": scheduled_job, "authToken": null })
+}
+
+/// The scheduled function id of a cancel op.
+pub(crate) fn job_id(args: &Json, op: &str) -> Result<DocumentId, SyscallError> {
+    parse_id(args, op, "scheduler.cancel")
 }
 
 fn query_id(args: &Json, op: &str) -> Result<u32, SyscallError> {

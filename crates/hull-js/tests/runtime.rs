@@ -1382,7 +1382,7 @@ fn malformed_syscalls_are_catchable_errors() {
     assert_eq!(results[9], "Unknown async operation 1.0/nope");
     assert_eq!(
         results[10],
-        "1.0/schedule: the scheduler is not supported yet"
+        "Invalid arguments for 1.0/schedule: expected one of `name`, `reference` or `functionHandle`"
     );
     // Nothing was written by the refused inserts.
     assert_eq!(d.mutation("util:bump", json!({ "name": "z" })), json!(1.0));
@@ -2237,8 +2237,9 @@ fn unsupported_ops_fail_clearly() {
     assert_eq!(
         d.mutation("calls:unsupportedInMutation", json!({})),
         json!([
-            "1.0/schedule: the scheduler is not supported yet",
-            "1.0/cancel_job: the scheduler is not supported yet",
+            // The scheduler works (crates/hull-app/tests/scheduler.rs); these calls are wrong.
+            "Cannot schedule calls:names: it is a query, and only mutations and actions can be scheduled.",
+            "Invalid argument `id` for `scheduler.cancel`: Invalid ID \"x\": length 1 is not between 31 and 37",
             "1.0/storageGetUrl: file storage is not supported yet",
             "1.0/storageGenerateUploadUrl: file storage is not supported yet",
             // createFunctionHandle works now.
@@ -2251,7 +2252,7 @@ fn unsupported_ops_fail_clearly() {
     assert_eq!(
         outcome.result.unwrap().to_json(),
         json!([
-            "1.0/actions/schedule: the scheduler is not supported yet",
+            "Cannot schedule calls:names: it is a query, and only mutations and actions can be scheduled.",
             "1.0/storageGetUrl: file storage is not supported yet",
             // Vector search works (see vector_search_returns_the_nearest_documents); this
             // project declares no vector index.

@@ -125,5 +125,8 @@ pub(crate) fn test_state(instance_name: &str) -> AppState {
     let secret = hull_app::InstanceSecret::from_hex(&"cd".repeat(32)).unwrap();
     let mut config = hull_app::AppConfig::new(instance_name, secret);
     config.js_workers = 1;
+    // These tests are about the HTTP and sync layers; the scheduler loop would add database
+    // subscriptions and commits of its own to what they count.
+    config.run_scheduler = false;
     AppState::new(hull_app::Application::open(database, config).unwrap())
 }

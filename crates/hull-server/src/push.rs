@@ -387,7 +387,7 @@ fn finish_push_diff(plan: &PushPlan) -> Json_ {
             "diffType": {"type": if created { "create" } else { "modify" }},
             "moduleDiff": {"added": plan.modules_added, "removed": plan.modules_removed},
             "udfConfigDiff": udf_config_diff,
-            "cronDiff": {"added": [], "updated": [], "deleted": []},
+            "cronDiff": {"added": plan.cron_diff.added, "updated": plan.cron_diff.updated, "deleted": plan.cron_diff.deleted},
             "indexDiff": index_diff(plan),
             "schemaDiff": schema_diff,
         }},

@@ -65,7 +65,8 @@ pub fn deploy_push_request(args: DeployPushRequestArgs) -> Result<DeployReport> 
         Error::bad_request("PushRequestUnreadable", format!("could not read the push request {}: {err}", args.file.display()))
     })?;
     let store = StoreLocation::parse(args.db.as_deref(), &args.data_dir)?;
-    let application = open_application(&args.data_dir, &store, None, None)?;
+    // Deploying offline registers crons but runs nothing: `hull serve` does that.
+    let application = open_application(&args.data_dir, &store, None, None, false)?;
     let summary = application.deploy_push_request(&json)?;
     Ok(DeployReport(summary))
 }

@@ -56,7 +56,7 @@ impl TryFrom<ServeArgs> for ServeOptions {
 /// On return the runtime has stopped and the database has been dropped, so its committer has
 /// finished every acknowledged commit and the store's lock is released.
 pub fn serve(options: ServeOptions) -> Result<()> {
-    let application = open_application(&options.data_dir, &options.store, options.instance_name, options.instance_secret)?;
+    let application = open_application(&options.data_dir, &options.store, options.instance_name, options.instance_secret, true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hull-server")
@@ -74,9 +74,17 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         );
         server.run().await
     });
-    // Dropping the runtime ends any connection task still holding a clone of the application,
-    // so the last handle is ours and dropping it stops the JS workers and joins the committer.
+    // Dropping the runtime ends any connection task still holding a clone of the application.
+    // Scheduled jobs hold clones too: stop starting them and give running ones the requests'
+    // grace period, so the last handle is ours and dropping it stops the JS workers and joins
+    // the committer.
     drop(runtime);
+    if !application.stop_scheduler_within(Some(hull_server::SHUTDOWN_GRACE)) {
+        tracing::warn!(
+            "scheduled functions still running {:?} after shutdown began; abandoning them (an action is marked failed at the next start)",
+            hull_server::SHUTDOWN_GRACE
+        );
+    }
     drop(application);
     tracing::info!("Hull stopped");
     result
@@ -84,12 +92,14 @@ pub fn serve(options: ServeOptions) -> Result<()> {
 
 /// Opens the store (taking its lock; a PostgreSQL standby waits here until it is the writer),
 /// the instance's identity (flags first, then the stored or a newly generated one in
-/// `data_dir`) and the deployment.
+/// `data_dir`) and the deployment; `run_scheduler`: whether it runs scheduled functions and
+/// crons (a server does, a one-shot admin command does not).
 pub fn open_application(
     data_dir: &Path,
     store: &StoreLocation,
     instance_name: Option<String>,
     instance_secret: Option<InstanceSecret>,
+    run_scheduler: bool,
 ) -> Result<Application> {
     let persistence = open_store(data_dir, store)?;
     // Only after the store lock is held: see the crate doc.
@@ -102,7 +112,9 @@ pub fn open_application(
         None => instance::load_or_create_secret(data_dir)?,
     };
     let database = hull_db::Database::open(persistence)?;
-    Application::open(database, AppConfig::new(instance_name, instance_secret))
+    let mut config = AppConfig::new(instance_name, instance_secret);
+    config.run_scheduler = run_scheduler;
+    Application::open(database, config)
 }
 
 /// Opens `store` (creating `data_dir`, which holds the instance files in every mode).

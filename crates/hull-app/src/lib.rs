@@ -26,6 +26,10 @@
 //!   start of a call, so an update reaches running workers without restarting them.
 //! - HTTP actions ([`Application::run_http_action`]) run the deployed `http.js` router on the
 //!   same pool; its own JavaScript picks the route, as upstream's does.
+//! - Live queries ([`Application::run_subscription_query`]) return their read set and snapshot
+//!   timestamp with the result, so the sync socket subscribes to exactly the commits that change
+//!   them; results are shared across sockets by a bounded cache that carries a result forward
+//!   to a newer snapshot when the write log shows nothing it read changed.
 //! - Every call that runs is recorded, with its console output, in a bounded ring
 //!   (`limits::FUNCTION_LOG_ENTRIES_MAX`) that log streaming reads.
 //!
@@ -61,7 +65,7 @@ pub use function_path::FunctionPath;
 pub use http_actions::HttpActionResult;
 pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;
-pub use subscription::{QueryResult, Timestamp};
+pub use subscription::{CachedQuery, QueryResult, QueryWait, Timestamp};
 pub use hull_js::{AnalyzedFunction, AnalyzedModule, HttpRoute, LogLevel, LogLine, RuntimeConfig, UdfType, Visibility};
 
 use deployment::Deployment;

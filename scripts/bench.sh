@@ -6,6 +6,8 @@
 #                                               a throwaway PostgreSQL server (scripts/postgres.sh)
 #   ./scripts/bench.sh js [ITERATIONS]          per-call overhead of the function runtime
 #   ./scripts/bench.sh deploy                   20-module deploy with the real CLI, HTTP round trips
+#   ./scripts/bench.sh sync [N ...]             N WebSocket subscribers of one query (default 1000
+#                                               10000): commit-to-last-update latency, RSS per socket
 #
 # (Not `cargo bench` targets on purpose: test runners that list every target would run them.)
 set -euo pipefail
@@ -24,6 +26,11 @@ if [ "${1:-}" = "deploy" ]; then
     ./scripts/setup.sh >/dev/null
     cargo build --release -p hull -p hull-bench --bin hull --bin deploy_http
     exec ./target/release/deploy_http "$@"
+fi
+if [ "${1:-}" = "sync" ]; then
+    shift
+    cargo build --release -p hull -p hull-bench --bin hull --bin sync_fanout
+    exec ./target/release/sync_fanout "$@"
 fi
 if [ "${1:-}" = "js" ]; then
     shift

@@ -767,8 +767,9 @@ impl Session {
                     (Sent::Outcome(result.outcome), subscription)
                 }
                 Err(message) => {
-                    // Not the query's failure (overload, storage): try again on the next change.
-                    query.valid = Some((Arc::default(), ts));
+                    // Not the query's failure (overload, storage): run it again on the next
+                    // wake-up, at the latest the next housekeeping tick.
+                    query.valid = None;
                     (Sent::Failure(message), None)
                 }
             };
@@ -780,9 +781,9 @@ impl Session {
             modifications.push(modification(query_id, &sent));
             query.sent = Some(sent);
         }
-        // A query that ran under code older than the socket's newest: run it again on the next
-        // wake-up (at the latest the next housekeeping tick).
-        self.dirty |= self.queries.values().any(|q| q.code_version != code_version);
+        // A query that ran under code older than the socket's newest, or failed for reasons not
+        // its own: run it again on the next wake-up (at the latest the next housekeeping tick).
+        self.dirty |= self.queries.values().any(|q| q.code_version != code_version || q.valid.is_none());
         let end = StateVersion { query_set: self.received.query_set_version(), identity: self.received.identity_version(), ts: ts.0 };
         if modifications.is_empty() && !self.must_send {
             return Ok(None);

@@ -8,6 +8,8 @@
 #   ./scripts/bench.sh deploy                   20-module deploy with the real CLI, HTTP round trips
 #   ./scripts/bench.sh keys [ROUNDS]            server-key check time by kind of key (timing leaks)
 #   ./scripts/bench.sh scheduler [PROBES]       scheduling latency with 1,000 and 10,000 pending jobs
+#   ./scripts/bench.sh sync [N ...]             N WebSocket subscribers of one query (default 1000
+#                                               10000): commit-to-last-update latency, RSS per socket
 #
 # (Not `cargo bench` targets on purpose: test runners that list every target would run them.)
 set -euo pipefail
@@ -34,6 +36,11 @@ fi
 if [ "${1:-}" = "scheduler" ]; then
     shift
     exec cargo run --release -p hull-bench --bin scheduler -- "$@"
+fi
+if [ "${1:-}" = "sync" ]; then
+    shift
+    cargo build --release -p hull -p hull-bench --bin hull --bin sync_fanout
+    exec ./target/release/sync_fanout "$@"
 fi
 if [ "${1:-}" = "js" ]; then
     shift

@@ -980,3 +980,16 @@ pub fn main() {
         Err(error) => eprintln!("could not write {}: {error}", path.display()),
     }
 }
+
+/// The repository's root (the benches read fixtures and `npm/` from it).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ is inside the repository").to_path_buf()
+}
+
+/// The release `hull` binary next to the running bench binary; `what` is the command that
+/// builds both (named in the failure).
+pub fn hull_binary(what: &str) -> PathBuf {
+    let path = std::env::current_exe().expect("the bench binary's path").with_file_name("hull");
+    assert!(path.exists(), "{} not found: build it with `cargo build --release -p hull` ({what} does)", path.display());
+    path
+}

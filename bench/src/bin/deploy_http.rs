@@ -9,23 +9,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use hull_bench::{hull_binary, repo_root};
 
 const MODULES: usize = 20;
 const DEPLOY_REPS: usize = 3;
 const ROUND_TRIPS: usize = 2000;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn hull_binary() -> PathBuf {
-    let path = std::env::current_exe().unwrap().with_file_name("hull");
-    assert!(path.exists(), "{} not found: build it with `cargo build --release -p hull` (./scripts/bench.sh deploy does)", path.display());
-    path
-}
 
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
@@ -129,11 +121,11 @@ fn main() {
     let project = dir.path().join("project");
     write_project(&project);
     let data = dir.path().join("data");
-    let key = String::from_utf8(Command::new(hull_binary()).args(["admin-key", "--data-dir", data.to_str().unwrap()]).output().unwrap().stdout).unwrap();
+    let key = String::from_utf8(Command::new(hull_binary("./scripts/bench.sh deploy")).args(["admin-key", "--data-dir", data.to_str().unwrap()]).output().unwrap().stdout).unwrap();
     let key = key.trim().to_owned();
     let (port, site_port) = (free_port(), free_port());
     let _server = Server(
-        Command::new(hull_binary())
+        Command::new(hull_binary("./scripts/bench.sh deploy"))
             .args(["serve", "--data-dir", data.to_str().unwrap(), "--port", &port.to_string(), "--site-port", &site_port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -31,6 +31,10 @@
 //!   due times and on commits to what it read, never by polling; a scheduled mutation and its
 //!   job's `success` commit together (exactly once), an action's job is `inProgress` before it
 //!   runs (at most once). Crons change atomically with the deploy that defines them.
+//! - Live queries ([`Application::run_subscription_query`]) return their read set and snapshot
+//!   timestamp with the result, so the sync socket subscribes to exactly the commits that change
+//!   them; results are shared across sockets by a bounded cache that carries a result forward
+//!   to a newer snapshot when the write log shows nothing it read changed.
 //! - Every call that runs is recorded, with its console output, in a bounded ring
 //!   (`limits::FUNCTION_LOG_ENTRIES_MAX`) that log streaming reads.
 //!
@@ -73,7 +77,7 @@ pub use user_auth::{UserCaller, AUTH_CONFIG_TABLE};
 pub use http_actions::HttpActionResult;
 pub use hull_js::{HttpRequest, HttpResponse};
 pub use logs::FunctionExecution;
-pub use subscription::{QueryResult, Timestamp};
+pub use subscription::{CachedQuery, QueryResult, QueryWait, Timestamp};
 pub use crons::CronDiff;
 pub use scheduler::SchedulerStats;
 pub use hull_js::scheduler::{SCHEDULED_FUNCTIONS_TABLE, TRANSACTION_MAX_NUM_SCHEDULED, TRANSACTION_MAX_SCHEDULED_TOTAL_ARGUMENT_SIZE_BYTES};

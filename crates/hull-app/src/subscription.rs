@@ -60,12 +60,7 @@ impl Application {
                 return Ok(QueryResult { outcome, reads: Arc::default(), ts, code_version });
             }
         };
-        let key = CacheKey {
-            path: resolved.runtime_path.clone(),
-            args: resolved.args.to_string(),
-            identity: format!("{caller:?}"),
-            code_version,
-        };
+        let key = cache_key(caller, &resolved, code_version);
         let cache = &self.inner.query_cache;
         match cache.lookup(&key, ts, database) {
             Lookup::Hit(result) => Ok(result),
@@ -76,6 +71,23 @@ impl Application {
             }
             Lookup::RunUncached => self.execute_query(path, resolved, ts, code_version),
         }
+    }
+
+    /// The cache's answer for a subscription query at `ts`, without running anything or
+    /// blocking: lets many sockets woken by one commit wait for a single execution without each
+    /// holding a thread. Same visibility rules as [`Application::run_subscription_query`]
+    /// (answers that need no execution are hits).
+    pub fn cached_subscription_query(&self, caller: &Caller, path: &FunctionPath, args: serde_json::Value, ts: Timestamp) -> Result<CachedQuery> {
+        let code_version = self.code_version();
+        let resolved = match self.resolve(caller, CallKind::Query, path, args)? {
+            Resolution::Run(resolved) => resolved,
+            Resolution::Answer(result) => {
+                let outcome = Arc::new(CallOutcome { request_id: request_id(), result, logs: Vec::new() });
+                return Ok(CachedQuery::Hit(QueryResult { outcome, reads: Arc::default(), ts, code_version }));
+            }
+        };
+        let key = cache_key(caller, &resolved, code_version);
+        Ok(self.inner.query_cache.peek(&key, ts, &self.inner.database))
     }
 
     /// Changes whenever something other than the database that query results depend on changes:
@@ -108,6 +120,15 @@ impl Application {
     }
 }
 
+fn cache_key(caller: &Caller, resolved: &Resolved, code_version: u64) -> CacheKey {
+    CacheKey {
+        path: resolved.runtime_path.clone(),
+        args: resolved.args.to_string(),
+        identity: format!("{caller:?}"),
+        code_version,
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct CacheKey {
     /// The runtime path (`dir/file:fn`), so every spelling shares an entry.
@@ -119,11 +140,51 @@ struct CacheKey {
     code_version: u64,
 }
 
-/// One execution in flight; identical requests wait on it.
+/// One execution in flight; identical requests wait on it (blocking) or ask to be called back.
 #[derive(Default)]
 struct Running {
-    done: Mutex<Option<Option<QueryResult>>>,
+    state: Mutex<RunningState>,
     finished: Condvar,
+}
+
+type DoneCallback = Box<dyn FnOnce(Option<QueryResult>) + Send>;
+
+#[derive(Default)]
+struct RunningState {
+    /// `Some` once finished: the result, or `None` if it failed.
+    done: Option<Option<QueryResult>>,
+    callbacks: Vec<DoneCallback>,
+}
+
+/// What the shared cache can say about a subscription query without running anything
+/// ([`Application::cached_subscription_query`]).
+pub enum CachedQuery {
+    /// The result at the snapshot asked for.
+    Hit(QueryResult),
+    /// An identical query is running at that snapshot; [`QueryWait::on_done`] hears its result.
+    Running(QueryWait),
+    /// Nothing usable: run it with [`Application::run_subscription_query`].
+    Miss,
+}
+
+/// An identical query in flight.
+pub struct QueryWait(Arc<Running>);
+
+impl QueryWait {
+    /// Calls `callback` once the query finishes (at once if it has), with its result, or `None`
+    /// if it failed (then run it yourself). The callback runs on the finishing thread: it must
+    /// return at once (wake a task, send on a channel).
+    pub fn on_done(self, callback: impl FnOnce(Option<QueryResult>) + Send + 'static) {
+        let mut state = self.0.state.lock();
+        match &state.done {
+            Some(result) => {
+                let result = result.clone();
+                drop(state);
+                callback(result);
+            }
+            None => state.callbacks.push(Box::new(callback)),
+        }
+    }
 }
 
 enum Entry {
@@ -167,31 +228,46 @@ fn entry_bytes(key: &CacheKey, result: &QueryResult) -> usize {
     key.path.len() + key.args.len() + key.identity.len() + value + logs + result.reads.interval_count() * 64
 }
 
+/// A ready entry's result at `ts`, if it holds there: its own snapshot, or an older one none
+/// of whose reads changed up to `ts`.
+fn holds_at(result: &QueryResult, ts: Timestamp, database: &hull_db::Database) -> Option<QueryResult> {
+    if result.ts == ts {
+        return Some(result.clone());
+    }
+    let unchanged = result.ts < ts && database.first_change_since(&result.reads, result.ts).is_none_or(|changed| changed > ts);
+    unchanged.then(|| QueryResult { ts, ..result.clone() })
+}
+
 impl QueryCache {
+    fn peek(&self, key: &CacheKey, ts: Timestamp, database: &hull_db::Database) -> CachedQuery {
+        let state = self.state.lock();
+        match state.entries.get(key) {
+            Some(Entry::Ready(result)) => holds_at(result, ts, database).map_or(CachedQuery::Miss, CachedQuery::Hit),
+            Some(Entry::Running(running_ts, running)) if *running_ts == ts => CachedQuery::Running(QueryWait(running.clone())),
+            Some(Entry::Running(..)) | None => CachedQuery::Miss,
+        }
+    }
+
     fn lookup(&self, key: &CacheKey, ts: Timestamp, database: &hull_db::Database) -> Lookup {
         let mut state = self.state.lock();
         match state.entries.get(key) {
-            Some(Entry::Ready(result)) if result.ts == ts => return Lookup::Hit(result.clone()),
-            Some(Entry::Ready(result)) if result.ts < ts => {
-                // Carry the result forward if nothing it read changed up to `ts`.
-                let unchanged = database.first_change_since(&result.reads, result.ts).is_none_or(|changed| changed > ts);
-                if unchanged {
-                    return Lookup::Hit(QueryResult { ts, ..result.clone() });
-                }
-            }
-            Some(Entry::Ready(_)) => return Lookup::RunUncached,
+            Some(Entry::Ready(result)) => match holds_at(result, ts, database) {
+                Some(result) => return Lookup::Hit(result),
+                None if result.ts > ts => return Lookup::RunUncached,
+                None => {}
+            },
             Some(Entry::Running(running_ts, running)) if *running_ts == ts => {
                 let running = running.clone();
                 drop(state);
-                let mut done = running.done.lock();
-                if done.is_none() {
-                    running.finished.wait_for(&mut done, QUERY_CACHE_WAIT_MAX);
+                let mut running_state = running.state.lock();
+                if running_state.done.is_none() {
+                    running.finished.wait_for(&mut running_state, QUERY_CACHE_WAIT_MAX);
                 }
-                match done.as_ref() {
-                    Some(Some(result)) => return Lookup::Hit(result.clone()),
+                return match running_state.done.as_ref() {
+                    Some(Some(result)) => Lookup::Hit(result.clone()),
                     // It failed or is still running: run our own.
-                    Some(None) | None => return Lookup::RunUncached,
-                }
+                    Some(None) | None => Lookup::RunUncached,
+                };
             }
             Some(Entry::Running(running_ts, _)) if *running_ts > ts => return Lookup::RunUncached,
             Some(Entry::Running(..)) | None => {}
@@ -225,8 +301,15 @@ impl QueryCache {
                 }
             }
         }
-        *slot.done.lock() = Some(result.cloned());
+        let callbacks = {
+            let mut state = slot.state.lock();
+            state.done = Some(result.cloned());
+            std::mem::take(&mut state.callbacks)
+        };
         slot.finished.notify_all();
+        for callback in callbacks {
+            callback(result.cloned());
+        }
     }
 }
 

@@ -22,7 +22,9 @@
 //! commit in `finish_push`) delegated to [`hull_app::Application`]; `logs` serves the
 //! log-streaming long-poll (§9.5) from the application's recent executions; `env_vars` the
 //! environment variable routes (§9.1); `http_actions` the HTTP actions (§10), on every path of
-//! the site port but `/version` and under `/http/` on the API port. The API port's routes carry
+//! the site port but `/version` and under `/http/` on the API port; `sync` the sync WebSocket
+//! (§6): live queries re-run when a commit touches what they read, mutations in order and
+//! answered once per session request. The API port's routes carry
 //! upstream's permissive CORS layer (`cors`); HTTP actions do not (apps answer OPTIONS).
 //!
 //! Architecture invariants: this crate opens no storage and chooses no data directory (it is

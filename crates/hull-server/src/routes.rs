@@ -13,7 +13,7 @@ const ROOT_TEXT: &str = "This Hull deployment is running. See https://docs.conve
 
 /// The router for the API port (3210): health and metadata routes (wire protocols §11) and the
 /// HTTP function API (§5), the push protocol (§8), environment variables (§9.1), log streaming
-/// (§9.5) and the minimal sync WebSocket (§6). Unknown paths get a 404 error envelope.
+/// (§9.5) and the sync WebSocket (§6). Unknown paths get a 404 error envelope.
 /// HTTP actions are reachable under `/http/` (§10.1), without the CORS layer: layers apply only
 /// to the routes added before them, and apps answer their own OPTIONS requests.
 pub fn api_router(state: AppState) -> Router {

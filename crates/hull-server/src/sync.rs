@@ -34,7 +34,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
-use hull_app::{CallKind, CallOutcome, Caller, FunctionPath, QueryResult, Timestamp, UserIdentity};
+use hull_app::{CachedQuery, CallKind, CallOutcome, Caller, FunctionPath, QueryResult, Timestamp, UserIdentity};
 use hull_sync::protocol::{
     chunk_transition, AuthenticationToken, ClientMessage, ServerMessage, StateModification, StateVersion,
     MAX_TRANSITION_CHUNK_BYTES,
@@ -106,6 +106,11 @@ pub const SESSION_REQUESTS_SESSIONS_MAX: usize = 10_000;
 /// Bytes of recorded mutation results kept over all sessions (estimated by JSON length).
 pub const SESSION_REQUESTS_MAX_BYTES: usize = 64 * 1024 * 1024;
 
+/// The socket's read chunk and write batching size. tungstenite's defaults (128 KiB each) would
+/// cost every idle connection a quarter of a megabyte; messages larger than this still work
+/// (read in several chunks, written at once).
+pub const SYNC_SOCKET_BUFFER_BYTES: usize = 8 * 1024;
+
 /// How long closing waits for queued messages (a FatalError, the last Transition) to go out.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -116,7 +121,10 @@ pub fn routes() -> Router<AppState> {
 
 async fn upgrade(State(state): State<AppState>, peer: crate::auth::Peer, headers: axum::http::HeaderMap, ws: WebSocketUpgrade) -> Response {
     let origin = crate::auth::request_origin(&headers, peer.0);
-    ws.max_message_size(hull_sync::protocol::MAX_CLIENT_MESSAGE_BYTES).on_upgrade(move |socket| run(state, origin, socket))
+    ws.max_message_size(hull_sync::protocol::MAX_CLIENT_MESSAGE_BYTES)
+        .read_buffer_size(SYNC_SOCKET_BUFFER_BYTES)
+        .write_buffer_size(SYNC_SOCKET_BUFFER_BYTES)
+        .on_upgrade(move |socket| run(state, origin, socket))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,15 +748,7 @@ impl Session {
         let results: Vec<(u32, Result<QueryResult, String>)> = futures_util::stream::iter(to_run)
             .map(|(id, path, args)| {
                 let (application, caller) = (application.clone(), caller.clone());
-                async move {
-                    let result = tokio::task::spawn_blocking(move || {
-                        let path = FunctionPath::parse(&path).map_err(|e| e.message)?;
-                        application.run_subscription_query(&caller, &path, args, Some(ts)).map_err(|e| e.message)
-                    })
-                    .await
-                    .unwrap_or_else(|_| Err("The query panicked.".to_owned()));
-                    (id, result)
-                }
+                async move { (id, subscription_query(application, caller, path, args, ts).await) }
             })
             .buffered(SYNC_QUERY_CONCURRENCY)
             .collect()
@@ -774,8 +774,9 @@ impl Session {
                     (Sent::Outcome(result.outcome), subscription)
                 }
                 Err(message) => {
-                    // Not the query's failure (overload, storage): try again on the next change.
-                    query.valid = Some((Arc::default(), ts));
+                    // Not the query's failure (overload, storage): run it again on the next
+                    // wake-up, at the latest the next housekeeping tick.
+                    query.valid = None;
                     (Sent::Failure(message), None)
                 }
             };
@@ -787,6 +788,9 @@ impl Session {
             modifications.push(modification(query_id, &sent));
             query.sent = Some(sent);
         }
+        // A query that ran under code older than the socket's newest, or failed for reasons not
+        // its own: run it again on the next wake-up (at the latest the next housekeeping tick).
+        self.dirty |= self.queries.values().any(|q| q.code_version != code_version || q.valid.is_none());
         let end = StateVersion { query_set: self.received.query_set_version(), identity: self.received.identity_version(), ts: ts.0 };
         if modifications.is_empty() && !self.must_send {
             return Ok(None);
@@ -795,6 +799,29 @@ impl Session {
         let start = std::mem::replace(&mut self.version, end);
         Ok(Some(ServerMessage::Transition { start, end, modifications, client_clock_skew: None, server_ts: Some(now_ns()) }))
     }
+}
+
+/// One query of a Transition at `ts`: from the shared cache when it holds there, waiting for an
+/// identical execution in flight without holding a thread, else run on a blocking thread (a
+/// commit that wakes many sockets watching one query runs it once).
+async fn subscription_query(application: hull_app::Application, caller: Caller, path: String, args: serde_json::Value, ts: Timestamp) -> Result<QueryResult, String> {
+    let path = FunctionPath::parse(&path).map_err(|e| e.message)?;
+    match application.cached_subscription_query(&caller, &path, args.clone(), ts).map_err(|e| e.message)? {
+        CachedQuery::Hit(result) => return Ok(result),
+        CachedQuery::Running(wait) => {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            wait.on_done(move |result| {
+                let _ = sender.send(result);
+            });
+            if let Ok(Some(result)) = receiver.await {
+                return Ok(result);
+            }
+        }
+        CachedQuery::Miss => {}
+    }
+    tokio::task::spawn_blocking(move || application.run_subscription_query(&caller, &path, args, Some(ts)).map_err(|e| e.message))
+        .await
+        .unwrap_or_else(|_| Err("The query panicked.".to_owned()))
 }
 
 /// Runs a socket's mutations one at a time, in order, each to completion even if the socket

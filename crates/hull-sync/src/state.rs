@@ -22,8 +22,10 @@ pub struct QuerySpec {
     pub component_path: Option<String>,
 }
 
-/// The most queries one socket may subscribe to at once (Hull's bound; a browser tab rarely has
-/// more than a few hundred).
+/// The most queries one socket may subscribe to at once; one more is refused with "Too many
+/// queries on one connection" (a FatalError). Hull's own bound: neither the reference notes nor
+/// the 1.48 client source name an upstream number, and a browser tab rarely has more than a few
+/// hundred. Each query holds a subscription and its last result on the server.
 pub const MAX_QUERIES_PER_SOCKET: usize = 10_000;
 
 /// The client's query set and versions, as received.

@@ -74,7 +74,8 @@ fn convex_http_client_calls_a_deployed_project_over_a_real_socket() {
 
 /// The real `ConvexClient` over the sync WebSocket: live updates from another client,
 /// `await mutation()` after its effect is visible, re-runs on an auth change, a consistent
-/// paginated query during inserts, and a resent mutation that runs once.
+/// paginated query during inserts, and a resent mutation that runs once (raw protocol, and the
+/// real client reconnecting through a proxy that cut the connection as the answer came by).
 #[test]
 fn convex_client_syncs_live_queries_over_the_websocket() {
     run_client_script("sync_client.cjs");

@@ -6,6 +6,7 @@
 "use strict";
 
 const assert = require("node:assert/strict");
+const net = require("node:net");
 const WebSocket = require("ws");
 const { ConvexClient } = require("convex/browser");
 const { makeFunctionReference } = require("convex/server");
@@ -18,8 +19,8 @@ const ref = (name) => makeFunctionReference(name);
 /** How long one expected update may take. */
 const WAIT_MS = 20000;
 
-function client() {
-  return new ConvexClient(url, { webSocketConstructor: WebSocket, logger: false });
+function client(address = url) {
+  return new ConvexClient(address, { webSocketConstructor: WebSocket, logger: false });
 }
 
 /** Resolves with the first value of `name(args)` on `c` that satisfies `predicate`. */
@@ -189,12 +190,53 @@ async function aResentMutationRunsOnce() {
   second.socket.close();
 }
 
+// 6. The same with the real client: a proxy between it and the server cuts the connection
+// right when the server's MutationResponse comes by (dropping it), so the mutation has run but
+// the client never heard. The client reconnects through the proxy, resends the mutation on the
+// same session, and gets the recorded answer; the counter moved once.
+async function aDroppedConnectionDoesNotRunAMutationTwice() {
+  const target = new URL(url);
+  let cut = false;
+  const connections = [];
+  const proxy = net.createServer((downstream) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    connections.push(downstream, upstream);
+    downstream.on("data", (chunk) => upstream.write(chunk));
+    upstream.on("data", (chunk) => {
+      // Server frames are unmasked text: the message type is visible in the bytes.
+      if (!cut && chunk.includes("MutationResponse")) {
+        cut = true;
+        downstream.destroy();
+        upstream.destroy();
+        return;
+      }
+      downstream.write(chunk);
+    });
+    const close = () => {
+      downstream.destroy();
+      upstream.destroy();
+    };
+    downstream.on("error", close).on("close", close);
+    upstream.on("error", close).on("close", close);
+  });
+  await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const c = client(`http://127.0.0.1:${proxy.address().port}`);
+  const first = await c.mutation(ref("util:bump"), { name: "dropped" });
+  assert.ok(cut, "the proxy dropped the first answer");
+  assert.equal(first, 1, "the resent mutation was answered from the record, not run again");
+  assert.equal(await c.mutation(ref("util:bump"), { name: "dropped" }), 2);
+  await c.close();
+  for (const socket of connections) socket.destroy();
+  await new Promise((resolve) => proxy.close(resolve));
+}
+
 async function main() {
   await anotherClientsMutationReachesASubscriber();
   await aMutationResolvesAfterItsEffectIsVisible();
   await anAuthChangeRerunsSubscriptions();
   await aPaginatedQueryStaysConsistentDuringInserts();
   await aResentMutationRunsOnce();
+  await aDroppedConnectionDoesNotRunAMutationTwice();
   console.log("ok");
 }
 

@@ -79,7 +79,7 @@ impl Application {
     /// (answers that need no execution are hits).
     pub fn cached_subscription_query(&self, caller: &Caller, path: &FunctionPath, args: serde_json::Value, ts: Timestamp) -> Result<CachedQuery> {
         let code_version = self.code_version();
-        let resolved = match self.resolve(caller, CallKind::Query, path, args)? {
+        let resolved = match self.resolve(caller, CallKind::Query, path, args, &request_id())? {
             Resolution::Run(resolved) => resolved,
             Resolution::Answer(result) => {
                 let outcome = Arc::new(CallOutcome { request_id: request_id(), result, logs: Vec::new() });

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Fuzzes every decoder that reads bytes from the network: the cargo-fuzz (libFuzzer) targets in
 # fuzz/fuzz_targets/ (Convex JSON, index keys, document IDs, function paths, sync messages and
-# sessions, push requests and their Brotli bodies, JWTs and auth configs, server keys and
-# tokens, admin keys, request credentials). Each target asserts its decoder never panics and,
-# where there is an encoder, that decode(encode(x)) round-trips.
+# sessions, push requests with their Brotli bodies and source maps, JWTs and auth configs,
+# server keys and tokens, admin keys, request credentials). Each target asserts its decoder
+# never panics and, where there is an encoder, that decode(encode(x)) round-trips.
 #
 #   scripts/fuzz.sh                 build once, then run every target for FUZZ_SECONDS (default
 #                                   10) over its checked-in corpus, fuzz/corpus/<target>/; new
 #                                   inputs go to a scratch directory, so the tree stays clean.
 #   scripts/fuzz.sh --soak          release check: every target for FUZZ_SECONDS (default 1800),
 #                                   new inputs added to fuzz/corpus/<target>/. Afterwards shrink
-#                                   the corpus with `cargo fuzz cmin <target>` (same
-#                                   RUSTC_BOOTSTRAP and flags as below) and commit it.
+#                                   the corpus to what adds edge coverage and commit it:
+#                                     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz cmin --sanitizer none \
+#                                       -a <target> -- -use_counters=0 -use_value_profile=0
 #   scripts/fuzz.sh [--soak] TARGET...   only these targets.
 #
 # FUZZ_SANITIZER (default `none`: the targets are safe Rust over mostly safe dependencies, and
@@ -32,8 +33,8 @@ if [ "${1:-}" = "--soak" ]; then
 fi
 if $soak; then seconds="${FUZZ_SECONDS:-1800}"; else seconds="${FUZZ_SECONDS:-10}"; fi
 sanitizer="${FUZZ_SANITIZER:-none}"
-# The longest one input may take before libFuzzer calls it a hang (the largest legal Brotli
-# push body, 200 MB decompressed, takes about a second).
+# The longest one input may take before libFuzzer calls it a hang: well above the few seconds
+# the largest legal Brotli push body (200 MB decompressed) can take.
 timeout_seconds=30
 
 say() { printf 'fuzz: %s\n' "$*"; }

@@ -25,6 +25,15 @@ else
     say "cargo-nextest not found; tests will run with cargo test (install: cargo install cargo-nextest --locked)"
 fi
 
+# --- cargo-fuzz (scripts/fuzz.sh) ------------------------------------------------------------
+# The fuzz stage builds fuzz/ with cargo-fuzz (libFuzzer) on stable Rust (RUSTC_BOOTSTRAP=1).
+if cargo fuzz --version >/dev/null 2>&1; then
+    say "$(cargo fuzz --version)"
+else
+    say "installing cargo-fuzz (cargo install cargo-fuzz --version 0.13.2 --locked)"
+    cargo install cargo-fuzz --version 0.13.2 --locked --quiet
+fi
+
 # --- Debian packages -------------------------------------------------------------------------
 # Installed only when missing, so the apt step costs nothing once done.
 APT_PACKAGES=()

@@ -72,19 +72,18 @@ impl SourceMap {
             let mut segments = Vec::new();
             for segment in line.split(',').filter(|s| !s.is_empty()) {
                 let fields = decode_segment(segment)?;
-                generated_col += *fields.first()?;
+                // Fields are deltas of up to 60 bits: sums can overflow, and a position that
+                // does not fit a u32 (or is negative) makes the map unusable.
+                generated_col = generated_col.checked_add(*fields.first()?)?;
                 if fields.len() >= 4 {
-                    source += fields[1];
-                    source_line += fields[2];
-                    source_col += fields[3];
-                    if generated_col < 0 || source < 0 || source_line < 0 || source_col < 0 {
-                        return None;
-                    }
+                    source = source.checked_add(fields[1])?;
+                    source_line = source_line.checked_add(fields[2])?;
+                    source_col = source_col.checked_add(fields[3])?;
                     segments.push((
-                        generated_col as u32,
-                        source as u32,
-                        source_line as u32,
-                        source_col as u32,
+                        u32::try_from(generated_col).ok()?,
+                        u32::try_from(source).ok()?,
+                        u32::try_from(source_line).ok()?,
+                        u32::try_from(source_col).ok()?,
                     ));
                 }
             }
@@ -102,8 +101,8 @@ impl SourceMap {
         let (_, source, source_line, source_col) = segments[index];
         Some((
             self.sources.get(source as usize)?,
-            source_line + 1,
-            source_col + 1,
+            source_line.checked_add(1)?,
+            source_col.checked_add(1)?,
         ))
     }
 }
@@ -149,6 +148,21 @@ pub fn map_stack(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overflowing_or_out_of_range_positions_make_the_map_unusable() {
+        // See: issue 12, part 3 (the `push_request` fuzz target's input
+        // fuzz/corpus/push_request/regression-source-map-overflow): sixty-bit deltas summed
+        // past i64::MAX panicked in debug builds and wrapped in release ones.
+        let big = format!("+{}f", "/".repeat(10)).repeat(4);
+        let mappings = vec![big; 20].join(",");
+        let json = format!(r#"{{"version":3,"sources":["a.ts"],"mappings":"{mappings}"}}"#);
+        assert!(SourceMap::parse(&json).is_none());
+        // u32::MAX (not u32::MAX + 1) is a valid line, but has no 1-based successor.
+        let map = SourceMap::parse(r#"{"version":3,"sources":["a.ts"],"mappings":"AA+/////HA"}"#).unwrap();
+        assert_eq!(map.lookup(1, 1), None);
+        assert!(SourceMap::parse(r#"{"version":3,"sources":["a.ts"],"mappings":"AAgggggggIA"}"#).is_none());
+    }
 
     #[test]
     fn decodes_and_looks_up() {

@@ -33,6 +33,12 @@ fn canonical_module(module: &str) -> &str {
     module.strip_suffix(".js").unwrap_or(module)
 }
 
+/// A module as [`Scope::patterns`] lists it, so that it parses back to itself: parsing strips one
+/// `.js`, so a module whose name still ends in `.js` (the file `a.js.js`) keeps an extension.
+fn listed_module(module: &str) -> String {
+    if module.ends_with(".js") { format!("{module}.js") } else { module.to_owned() }
+}
+
 fn valid_module(module: &str) -> bool {
     !module.is_empty()
         && module.split('/').all(|part| {
@@ -104,8 +110,8 @@ impl Scope {
             .map(|pattern| match pattern {
                 Pattern::Everything => "*".to_owned(),
                 Pattern::Directory(dir) => format!("{dir}/*"),
-                Pattern::Module(module) => format!("{module}:*"),
-                Pattern::Function(module, function) => format!("{module}:{function}"),
+                Pattern::Module(module) => format!("{}:*", listed_module(module)),
+                Pattern::Function(module, function) => format!("{}:{function}", listed_module(module)),
             })
             .collect()
     }

@@ -70,6 +70,20 @@ fn scopes_allow_exactly_their_patterns() {
 }
 
 #[test]
+fn listed_patterns_parse_back_to_the_same_scope() {
+    // See: issue 12, part 3 (the `server_key` fuzz target's input
+    // fuzz/corpus/server_key/regression-js-js-module): a key's patterns are stored as listed and
+    // parsed again at startup, so `ule.js.js:*` (the file ule.js.js) must not come back as
+    // `ule.js:*` (the file ule.js).
+    let s = scope(&["ule.js.js:*", "a.js.js:f", "b.js:*", "dir.js/*"]);
+    assert!(s.allows("ule.js.js", "x"));
+    assert!(!s.allows("ule", "x"));
+    let listed = s.patterns();
+    assert_eq!(listed, vec!["ule.js.js:*", "a.js.js:f", "b:*", "dir.js/*"]);
+    assert_eq!(Scope::parse(&listed).unwrap(), s);
+}
+
+#[test]
 fn tokens_expire_and_verify_only_with_their_key() {
     let minted = MintedKey::generate();
     let key = ServerKey::parse(&minted.secret).unwrap();

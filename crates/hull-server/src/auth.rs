@@ -174,7 +174,8 @@ pub fn admin_token_caller(
     Ok(Caller::Admin { acting_as })
 }
 
-fn decode_identity(encoded: &str) -> Result<UserIdentity> {
+/// Decodes the acting-as identity of `Convex <key>:<identity>`: base64 of a JSON object.
+pub fn decode_identity(encoded: &str) -> Result<UserIdentity> {
     let invalid = |detail: String| {
         Error::bad_request("HeaderParseFailure", format!("The acting-as identity in the Authorization header is invalid: {detail}"))
     };

@@ -47,6 +47,14 @@ mod sync;
 mod wire;
 
 pub use error::HttpError;
+
+/// The decoders of untrusted request bytes that have no router-free entry point, public only
+/// for the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod decoders {
+    pub use crate::auth::{credentials, decode_identity, Credentials};
+    pub use crate::wire::decompress_brotli;
+}
 pub use http_actions::{HTTP_ACTION_BODY_LIMIT, NO_HTTP_ACTIONS_MESSAGE};
 pub use routes::{api_router, site_router};
 pub use wire::{MAX_BACKEND_PUBLIC_API_REQUEST_SIZE, MAX_PUSH_BYTES};

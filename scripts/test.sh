@@ -20,6 +20,12 @@ echo "TEST_POSTGRES_URL=$TEST_POSTGRES_URL"
 banner "fixtures (scripts/gen-fixtures.sh --check)"
 ./scripts/gen-fixtures.sh --check
 
+# Every network-facing decoder under libFuzzer, briefly, from the checked-in corpus (a longer
+# soak for release checks: scripts/fuzz.sh --soak). Before the suite, so that the test runner's
+# summary stays the last line.
+banner "fuzz (scripts/fuzz.sh, ${FUZZ_SECONDS:=5} s a target)"
+FUZZ_SECONDS="$FUZZ_SECONDS" ./scripts/fuzz.sh
+
 if cargo nextest --version >/dev/null 2>&1; then
     banner "build (cargo nextest run --no-run)"
     cargo nextest run --workspace --all-targets --no-run

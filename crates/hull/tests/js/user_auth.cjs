@@ -1,7 +1,8 @@
 // End-user JWTs through the unchanged clients against a running `hull serve` deployed with
 // tests/projects/auth (its OIDC provider is the test's local identity provider).
-// Usage: node user_auth.cjs '<json: {url, adminKey, valid, other, bad: {name: token}}>'
-// `valid` and `other` are good tokens for subjects user-1 and user-2; `adminKey` acts as users. Prints "ok" when every
+// Usage: node user_auth.cjs '<json: {url, adminKey, valid, other, shortLived, bad: {name: token}}>'
+// `valid` and `other` are good tokens for subjects user-1 and user-2, `shortLived` one that
+// expires six seconds after the test starts; `adminKey` acts as users. Prints "ok" when every
 // check passed; any failure throws.
 "use strict";
 
@@ -10,7 +11,7 @@ const WebSocket = require("ws");
 const { ConvexHttpClient, ConvexClient } = require("convex/browser");
 const { makeFunctionReference } = require("convex/server");
 
-const { url, adminKey, valid, other, bad } = JSON.parse(process.argv[2]);
+const { url, adminKey, valid, other, shortLived, bad } = JSON.parse(process.argv[2]);
 const whoami = makeFunctionReference("whoami:whoami");
 
 /** Resolves with the first value of whoami that `accept` takes; rejects after `ms`. */
@@ -87,7 +88,27 @@ async function actingAs() {
   await socket.close();
 }
 
+async function expiry() {
+  // A token that expires mid-connection: the server reports it (AuthError), the client asks
+  // for a fresh token, gets the same expired one, and ends up unauthenticated.
+  const client = new ConvexClient(url, { webSocketConstructor: WebSocket, logger: false });
+  const states = [];
+  const ended = new Promise((resolve) =>
+    client.setAuth(async () => shortLived, (isAuthenticated) => {
+      states.push(isAuthenticated);
+      if (states.includes(true) && !isAuthenticated) resolve();
+    }),
+  );
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still authenticated: ${JSON.stringify(states)}`)), 30_000);
+  });
+  await Promise.race([ended, timeout]).finally(() => clearTimeout(timer));
+  await client.close();
+}
+
 async function main() {
+  await expiry(); // first: its token's lifetime started with the test
   await httpClient();
   await actingAs();
   await socketClient();

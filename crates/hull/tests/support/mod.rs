@@ -214,8 +214,13 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Runs the node script `script` (in `tests/js/`) with `input` as its one argument (JSON) and
 /// the pinned npm packages on `NODE_PATH`, asserting that it succeeds and prints "ok" last.
 pub fn run_node_script(script: &str, input: &serde_json::Value, server: &Server) {
+    run_node_script_with_args(script, &[&input.to_string()], server);
+}
+
+/// [`run_node_script`] with these arguments.
+pub fn run_node_script_with_args(script: &str, args: &[&str], server: &Server) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js").join(script);
-    let output = Command::new("node").arg(&path).arg(input.to_string()).env("NODE_PATH", node_modules()).output().unwrap();
+    let output = Command::new("node").arg(&path).args(args).env("NODE_PATH", node_modules()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && stdout.trim_end().ends_with("ok"),

@@ -37,6 +37,7 @@ impl Application {
         let Some(workers) = deployment.workers.as_ref().filter(|_| deployment.modules.contains(HTTP_MODULE)) else {
             return Ok(HttpActionResult::NotEnabled);
         };
+        let request_id = crate::call::request_id();
         // `Authorization: Bearer <JWT>` from a provider of `auth.config.js` makes that user
         // `ctx.auth`'s. As upstream, a header that is not Convex auth (a webhook's own shared
         // token, say) is left to the handler: the request runs without an identity.
@@ -45,7 +46,7 @@ impl Application {
         // servers only.
         let identity = match bearer_token(&request) {
             Some(token) if token.starts_with(hull_keys::TOKEN_PREFIX) || token.starts_with(hull_keys::KEY_PREFIX) => {
-                self.server_key_http_identity(token, &request.method, url_path(&request.url), origin)
+                self.server_key_http_identity(token, &request.method, url_path(&request.url), origin, &request_id)
             }
             Some(token) => match self.user_caller(token) {
                 Ok(crate::Caller::User(user)) => Some(user.identity()),
@@ -53,7 +54,6 @@ impl Application {
             },
             None => None,
         };
-        let request_id = crate::call::request_id();
         let identifier = format!("{} {}", request.method, url_path(&request.url));
         let database = self.inner.database.clone();
         let started = std::time::Instant::now();

@@ -495,7 +495,8 @@ impl Application {
                         record.info.name,
                         record.info.rate.as_deref().unwrap_or("?")
                     ),
-                ));
+                )
+                .with_retry_after(std::time::Duration::from_millis(retry_ms)));
             }
         }
         let (module, name) = (target.module, target.name);
@@ -526,10 +527,17 @@ impl Application {
     /// Bearer` (`None` when the credential is not a server key, does not check out, or its
     /// scope lacks `http:*`; the handler then runs without an identity, as for any header that
     /// is not Convex auth).
-    pub(crate) fn server_key_http_identity(&self, credential: &str, method: &str, path: &str, origin: &RequestOrigin) -> Option<serde_json::Value> {
+    /// The decision is audited under the HTTP action's `request_id`.
+    pub(crate) fn server_key_http_identity(
+        &self,
+        credential: &str,
+        method: &str,
+        path: &str,
+        origin: &RequestOrigin,
+        request_id: &str,
+    ) -> Option<serde_json::Value> {
         let Ok(Some(Caller::ServerKey(caller))) = self.server_key_caller(credential, None, origin) else { return None };
-        let request_id = crate::call::request_id();
-        match self.authorize_server_key_http(&caller, method, path, &request_id) {
+        match self.authorize_server_key_http(&caller, method, path, request_id) {
             Ok(true) => Some(serde_json::json!({
                 "tokenIdentifier": format!("{SERVER_KEY_ISSUER}|{}", caller.name),
                 "issuer": SERVER_KEY_ISSUER,

@@ -42,12 +42,20 @@ pub struct Error {
     pub short: &'static str,
     /// What went wrong and, where possible, what to do about it.
     pub message: String,
+    /// For a `RateLimited` error: when the caller may try again (HTTP `Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Error {
     /// Creates an error from its parts.
     pub fn new(code: Code, short: &'static str, message: impl Into<String>) -> Error {
-        Error { code, short, message: message.into() }
+        Error { code, short, message: message.into(), retry_after: None }
+    }
+
+    /// This error, saying the caller may retry after `wait`.
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Error {
+        self.retry_after = Some(wait);
+        self
     }
 
     /// A `BadRequest` error: the caller's input is at fault.

@@ -76,41 +76,11 @@ impl IntoResponse for HttpError {
             Envelope { code: error.short, message: &error.message }
         };
         let mut response = (status, Json(envelope)).into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS
-            && let Some(seconds) = retry_after_seconds(&error.message)
-        {
+        if let Some(wait) = error.retry_after {
+            // Whole seconds, at least one: what the header allows.
+            let seconds = wait.as_millis().div_ceil(1000).max(1) as u64;
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
-    }
-}
-
-/// Whole seconds to wait, for the `Retry-After` header, from a rate-limit message's
-/// `Retry after <n> ms` (the hint callers read in the body too).
-fn retry_after_seconds(message: &str) -> Option<u64> {
-    let after = message.split("Retry after ").nth(1)?;
-    let ms: u64 = after.split(' ').next()?.parse().ok()?;
-    Some(ms.div_ceil(1000).max(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_known_code_maps_to_the_convex_status() {
-        let cases = [
-            (Code::BadRequest, 400),
-            (Code::Unauthenticated, 401),
-            (Code::Forbidden, 403),
-            (Code::NotFound, 404),
-            (Code::Conflict, 409),
-            (Code::RateLimited, 429),
-            (Code::Internal, 500),
-            (Code::Unavailable, 503),
-        ];
-        for (code, status) in cases {
-            assert_eq!(status_of(code).as_u16(), status, "{code:?}");
-        }
     }
 }

@@ -84,3 +84,35 @@ impl IntoResponse for HttpError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_code_maps_to_the_convex_status() {
+        let cases = [
+            (Code::BadRequest, 400),
+            (Code::Unauthenticated, 401),
+            (Code::Forbidden, 403),
+            (Code::NotFound, 404),
+            (Code::Conflict, 409),
+            (Code::RateLimited, 429),
+            (Code::Internal, 500),
+            (Code::Unavailable, 503),
+        ];
+        for (code, status) in cases {
+            assert_eq!(status_of(code).as_u16(), status, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn a_retry_time_becomes_a_retry_after_header_in_whole_seconds() {
+        let error = Error::new(Code::RateLimited, "RateLimited", "slow down").with_retry_after(std::time::Duration::from_millis(1_200));
+        let response = HttpError::from(error).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "2");
+        let plain = HttpError::from(Error::new(Code::RateLimited, "RateLimited", "slow down")).into_response();
+        assert!(plain.headers().get(axum::http::header::RETRY_AFTER).is_none());
+    }
+}

@@ -4,12 +4,12 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use axum::Router;
 use hull_errors::{Error, Result};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
+use crate::listener::{self, ConnectionBudget, ConnectionLimits};
 use crate::{api_router, site_router, AppState};
 
 /// Convex's default API port (`CONVEX_CLOUD_URL` is `http://127.0.0.1:3210`).
@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub api_port: u16,
     /// The site (HTTP actions) port; 0 asks the OS for a free one.
     pub site_port: u16,
+    /// The connection cap and timeouts both ports share.
+    pub limits: ConnectionLimits,
 }
 
 impl Default for ServeConfig {
@@ -41,6 +43,7 @@ impl Default for ServeConfig {
             interface: IpAddr::V4(Ipv4Addr::LOCALHOST),
             api_port: DEFAULT_API_PORT,
             site_port: DEFAULT_SITE_PORT,
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -55,6 +58,7 @@ pub struct Server {
     api_addr: SocketAddr,
     site_addr: SocketAddr,
     state: AppState,
+    limits: ConnectionLimits,
 }
 
 impl Server {
@@ -74,7 +78,7 @@ impl Server {
             &format!("http://{}", reachable(api_addr)),
             &format!("http://{}", reachable(site_addr)),
         );
-        Ok(Server { api, site, api_addr, site_addr, state })
+        Ok(Server { api, site, api_addr, site_addr, state, limits: config.limits })
     }
 
     /// The address the API listener is bound to.
@@ -99,12 +103,13 @@ impl Server {
     /// Serves both ports until `shutdown` completes or one listener fails, then stops accepting
     /// on both, waits up to [`SHUTDOWN_GRACE`] for in-flight requests, and drops the state.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-        let Server { api, site, state, .. } = self;
+        let Server { api, site, state, limits, .. } = self;
         let (stop, stopped) = watch::channel(false);
         let state = state.with_stopping(stopped.clone());
+        let budget = ConnectionBudget::new(limits);
         let mut servers = JoinSet::new();
-        servers.spawn(serve_one(api, api_router(state.clone()), stopped.clone(), "API"));
-        servers.spawn(serve_one(site, site_router(state), stopped, "HTTP actions"));
+        servers.spawn(listener::serve(api, api_router(state.clone()), budget.clone(), stopped.clone()));
+        servers.spawn(listener::serve(site, site_router(state), budget, stopped));
 
         let mut outcome = Ok(());
         tokio::select! {
@@ -146,18 +151,8 @@ async fn bind(addr: SocketAddr, purpose: &str) -> Result<(TcpListener, SocketAdd
     Ok((listener, local))
 }
 
-async fn serve_one(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>, purpose: &str) -> Result<()> {
-    let shutdown = async move {
-        // An error means the sender is gone, which also means: stop.
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await.map_err(|err| {
-        Error::internal("ServerFailed", format!("the {purpose} listener failed: {err}"))
-    })
-}
-
-fn flatten(joined: std::result::Result<Result<()>, JoinError>) -> Result<()> {
-    joined.map_err(|err| Error::internal("ServerFailed", format!("a listener task ended abnormally: {err}")))?
+fn flatten(joined: std::result::Result<(), JoinError>) -> Result<()> {
+    joined.map_err(|err| Error::internal("ServerFailed", format!("a listener task ended abnormally: {err}")))
 }
 
 #[cfg(unix)]
@@ -289,6 +284,117 @@ mod tests {
         let mut rest = Vec::new();
         let closed = tokio::time::timeout(SHUTDOWN_GRACE / 2, socket.read_to_end(&mut rest)).await;
         assert!(matches!(closed, Ok(Ok(_))), "the sync socket stayed open after shutdown");
+    }
+
+    /// Serves `state()` with `limits` until the returned sender fires.
+    async fn serve_with(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<()>>) {
+        let server = Server::bind(&ServeConfig { limits, ..loopback_on_free_ports() }, state()).await.unwrap();
+        let api = server.api_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(server.run_until(async move {
+            let _ = stopped.await;
+        }));
+        (api, stop, running)
+    }
+
+    /// Reads until the server closes the connection (or `within` passes: then `None`).
+    async fn read_until_closed(stream: &mut TcpStream, within: std::time::Duration) -> Option<String> {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(within, stream.read_to_end(&mut answer)).await.ok()?;
+        // A reset after the answer is a close too.
+        let _ = read;
+        Some(String::from_utf8_lossy(&answer).into_owned())
+    }
+
+    const SHORT: std::time::Duration = std::time::Duration::from_millis(300);
+
+    #[tokio::test]
+    async fn a_client_trickling_its_headers_is_closed_and_others_are_served_meanwhile() {
+        let limits = ConnectionLimits { header_read_timeout: SHORT, ..ConnectionLimits::default() };
+        let (api, stop, running) = serve_with(limits).await;
+        let started = std::time::Instant::now();
+        let mut slow = TcpStream::connect(api).await.unwrap();
+        slow.write_all(b"GET /instance_name HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        // Served while the slow client holds its connection.
+        let answer = get(api, "/instance_name").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // One more header line keeps trickling in; the deadline does not move.
+        tokio::time::sleep(SHORT / 2).await;
+        let _ = slow.write_all(b"X-Slow: 1\r\n").await;
+        let closed = read_until_closed(&mut slow, SHORT * 10).await;
+        assert!(closed.is_some(), "the slow client's connection stayed open");
+        assert!(started.elapsed() >= SHORT, "closed after {:?}, before the timeout", started.elapsed());
+        stop.send(()).unwrap();
+        running.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn connections_over_the_cap_get_a_clear_503_and_idle_ones_give_their_place_back() {
+        let limits = ConnectionLimits { max_connections: 2, header_read_timeout: SHORT, ..ConnectionLimits::default() };
+        let (api, stop, running) = serve_with(limits).await;
+        // A keep-alive client that made a request and now idles, and one that never sends.
+        let mut kept = TcpStream::connect(api).await.unwrap();
+        kept.write_all(format!("GET /instance_name HTTP/1.1\r\nHost: {api}\r\n\r\n").as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        kept.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        let _silent = TcpStream::connect(api).await.unwrap();
+        tokio::time::sleep(SHORT / 6).await;
+
+        let refused = get(api, "/instance_name").await;
+        assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+        assert!(refused.to_ascii_lowercase().contains("retry-after: 1\r\n"), "{refused}");
+        let body: serde_json::Value = serde_json::from_str(refused.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["code"], "TooManyConnections");
+        assert_eq!(body["message"], crate::listener::too_many_connections_message(2));
+
+        // Both idle connections time out and free their places.
+        tokio::time::sleep(SHORT * 3).await;
+        let answer = get(api, "/instance_name").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        stop.send(()).unwrap();
+        running.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_open_websocket_counts_against_the_cap_until_it_closes() {
+        let limits = ConnectionLimits { max_connections: 1, ..ConnectionLimits::default() };
+        let (api, stop, running) = serve_with(limits).await;
+        let url = format!("ws://{api}/api/1.48.0/sync");
+        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let refused = get(api, "/instance_name").await;
+        assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+        socket.close(None).await.unwrap();
+        drop(socket);
+        let mut answer = String::new();
+        for _ in 0..50 {
+            answer = get(api, "/instance_name").await;
+            if answer.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            tokio::time::sleep(SHORT / 10).await;
+        }
+        assert!(answer.starts_with("HTTP/1.1 200"), "the closed WebSocket kept its place: {answer}");
+        stop.send(()).unwrap();
+        running.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stalled_request_body_fails_the_request_and_closes_the_connection() {
+        let limits = ConnectionLimits { body_idle_timeout: SHORT, ..ConnectionLimits::default() };
+        let (api, stop, running) = serve_with(limits).await;
+        let mut stalled = TcpStream::connect(api).await.unwrap();
+        let head = format!(
+            "POST /api/query HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"path\":"
+        );
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let answer = read_until_closed(&mut stalled, SHORT * 10).await.expect("the stalled request was never answered");
+        assert!(started.elapsed() >= SHORT, "answered after {:?}, before the timeout", started.elapsed());
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("stalled"), "{answer}");
+        stop.send(()).unwrap();
+        running.await.unwrap().unwrap();
     }
 
     #[tokio::test]

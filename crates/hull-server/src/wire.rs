@@ -147,7 +147,21 @@ pub async fn read_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let over_limit = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            too_large(limit)
+        } else {
+            // The client stalled or broke the connection mid-body.
+            bad_json(format!("Failed to buffer the request body: {}", error_chain(&err)))
+        }
+    })
+}
+
+/// `err` and its sources, joined: `axum::Error` alone only says "error reading a body".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(err), |e| e.source()).map(|e| e.to_string()).collect::<Vec<_>>().join(": ")
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {

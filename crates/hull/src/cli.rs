@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use hull_server::{DEFAULT_API_PORT, DEFAULT_SITE_PORT};
+use hull_server::{CONNECTIONS_MAX, DEFAULT_API_PORT, DEFAULT_SITE_PORT};
 
 /// Hull: a Convex-compatible backend in one binary.
 #[derive(Debug, Parser)]
@@ -247,6 +247,11 @@ pub struct ServeArgs {
     /// both the same --instance-name and --instance-secret so admin keys work on either.
     #[arg(long, env = "HULL_DB", value_name = "URL", hide_env_values = true)]
     pub db: Option<String>,
+
+    /// Most connections (HTTP and WebSocket, both ports together) served at once; one more is
+    /// answered 503 TooManyConnections. `hull serve` raises its open-file limit to fit.
+    #[arg(long, env = "HULL_MAX_CONNECTIONS", value_name = "N", default_value_t = CONNECTIONS_MAX, value_parser = clap::value_parser!(usize))]
+    pub max_connections: usize,
 }
 
 #[cfg(test)]

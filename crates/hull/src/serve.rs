@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hull_app::{AppConfig, Application, InstanceSecret};
 use hull_errors::{Error, Result};
-use hull_server::{AppState, ServeConfig, Server};
+use hull_server::{AppState, ConnectionLimits, ServeConfig, Server};
 
 use crate::cli::ServeArgs;
 use crate::instance;
@@ -36,6 +36,9 @@ impl TryFrom<ServeArgs> for ServeOptions {
                 format!("--port and --site-port are both {}: the API and HTTP actions need different ports", args.port),
             ));
         }
+        if args.max_connections == 0 {
+            return Err(Error::bad_request("InvalidMaxConnections", "--max-connections must be at least 1"));
+        }
         if let Some(name) = &args.instance_name {
             instance::validate(name)?;
         }
@@ -44,7 +47,12 @@ impl TryFrom<ServeArgs> for ServeOptions {
         Ok(ServeOptions {
             store,
             data_dir: args.data_dir,
-            listen: ServeConfig { interface: args.interface, api_port: args.port, site_port: args.site_port },
+            listen: ServeConfig {
+                interface: args.interface,
+                api_port: args.port,
+                site_port: args.site_port,
+                limits: ConnectionLimits { max_connections: args.max_connections, ..ConnectionLimits::default() },
+            },
             instance_name: args.instance_name,
             instance_secret,
         })
@@ -57,6 +65,7 @@ impl TryFrom<ServeArgs> for ServeOptions {
 /// finished every acknowledged commit and the store's lock is released.
 pub fn serve(options: ServeOptions) -> Result<()> {
     let application = open_application(&options.data_dir, &options.store, options.instance_name, options.instance_secret, true)?;
+    raise_open_file_limit(options.listen.limits.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hull-server")
@@ -132,6 +141,40 @@ fn url(addr: std::net::SocketAddr) -> String {
     format!("http://{addr}")
 }
 
+/// File descriptors `hull serve` needs besides its connections: the database and its WAL, the
+/// listeners, the JS workers' and the runtime's own.
+const NON_CONNECTION_FILES: u64 = 256;
+
+/// Raises the open-file soft limit so that `max_connections` sockets fit (the usual soft limit,
+/// 1,024, would make the connection cap unreachable and fail accepts instead). Capped by the
+/// hard limit, which only an administrator can raise; a shortfall is logged once.
+#[cfg(unix)]
+fn raise_open_file_limit(max_connections: usize) {
+    let wanted = (max_connections as u64).saturating_add(NON_CONNECTION_FILES) as libc::rlim_t;
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+    if limit.rlim_cur < wanted {
+        tracing::warn!(
+            "the open-file limit is {} (hard limit {}), below the {wanted} that --max-connections {max_connections} needs: \
+             connections beyond it will fail to be accepted. Raise it with `ulimit -n` or LimitNOFILE=.",
+            limit.rlim_cur,
+            limit.rlim_max
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit(_max_connections: usize) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,7 +188,16 @@ mod tests {
             instance_name: instance_name.map(str::to_owned),
             instance_secret: None,
             db: None,
+            max_connections: hull_server::CONNECTIONS_MAX,
         }
+    }
+
+    #[test]
+    fn options_refuse_a_zero_connection_cap() {
+        let error = ServeOptions::try_from(ServeArgs { max_connections: 0, ..args(3210, 3211, None) }).unwrap_err();
+        assert_eq!(error.short, "InvalidMaxConnections");
+        let options = ServeOptions::try_from(ServeArgs { max_connections: 5, ..args(3210, 3211, None) }).unwrap();
+        assert_eq!(options.listen.limits.max_connections, 5);
     }
 
     #[test]

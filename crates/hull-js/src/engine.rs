@@ -42,6 +42,15 @@ pub const DEFAULT_MAX_STACK_SIZE: usize = 1 << 20;
 pub const ANALYZE_TIME_LIMIT: Duration = Duration::from_secs(2);
 /// Log lines kept per request; more are dropped with a final "Log overflow" line.
 pub const MAX_LOG_LINES: usize = 256;
+/// Largest arguments of one call, measured as the one-element arguments array (upstream knob
+/// `FUNCTION_MAX_ARGS_SIZE`, 16 MiB). Checked before the arguments validator.
+pub const FUNCTION_MAX_ARGS_SIZE: usize = 1 << 24;
+/// Largest value a function may return (upstream knob `FUNCTION_MAX_RESULT_SIZE`, 16 MiB).
+/// Checked before the `returns` validator; a mutation that returns more writes nothing.
+pub const FUNCTION_MAX_RESULT_SIZE: usize = 1 << 24;
+/// [`FUNCTION_MAX_RESULT_SIZE`] for `_system/` functions (upstream
+/// `SYSTEM_FUNCTION_MAX_RESULT_SIZE`, 24 MiB).
+pub const SYSTEM_FUNCTION_MAX_RESULT_SIZE: usize = 24 << 20;
 
 /// Limits for one [`JsRuntime`].
 #[derive(Clone, Debug)]
@@ -1509,6 +1518,15 @@ impl JsRuntime {
                 declared_kind.title()
             ));
         }
+        // Measured as upstream does: the one-element arguments array (2 bytes of array).
+        let args_size = 2 + arg_value.size();
+        if args_size > FUNCTION_MAX_ARGS_SIZE {
+            return fail(format!(
+                "Arguments for {module}:{export} are too large (actual: {}, limit: {})",
+                binary_size(args_size),
+                binary_size(FUNCTION_MAX_ARGS_SIZE)
+            ));
+        }
         if let Err(message) =
             validation::check_args(&args_validator, std::slice::from_ref(&arg_value), tables)
         {
@@ -1893,10 +1911,39 @@ fn check_result(
     value: Value,
     tables: &dyn Fn(&str) -> Option<u32>,
 ) -> std::result::Result<Value, JsError> {
+    let limit = if prepared.module.starts_with("_system/") { SYSTEM_FUNCTION_MAX_RESULT_SIZE } else { FUNCTION_MAX_RESULT_SIZE };
+    let size = value.size();
+    if size > limit {
+        return Err(JsError::plain(format!(
+            "Function {}:{} return value is too large (actual: {}, limit: {})",
+            prepared.module,
+            prepared.export,
+            binary_size(size),
+            binary_size(limit)
+        )));
+    }
     match validation::check_returns(&prepared.returns, &value, tables) {
         Ok(()) => Ok(value),
         Err(message) => Err(JsError::plain(format!("ReturnsValidationError: {message}"))),
     }
+}
+
+/// A byte count as upstream's size errors print it (binary units, at most two decimals, trailing
+/// zeros dropped): `512 B`, `16 MiB`, `16.5 MiB`.
+pub fn binary_size(bytes: usize) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        return format!("{bytes} B");
+    }
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} {}", UNITS[unit])
 }
 
 /// `ctx.vectorSearch(table, index, {vector, limit, filter})`: `{query: {indexName: "t.i",
@@ -2649,4 +2696,21 @@ fn unhandled_rejection<'js>(
         }
         other => other,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::binary_size;
+
+    #[test]
+    fn sizes_print_in_binary_units_like_upstream() {
+        assert_eq!(binary_size(0), "0 B");
+        assert_eq!(binary_size(1023), "1023 B");
+        assert_eq!(binary_size(1024), "1 KiB");
+        assert_eq!(binary_size(1536), "1.5 KiB");
+        assert_eq!(binary_size((1 << 24) + 2), "16 MiB");
+        assert_eq!(binary_size((16 << 20) + (1 << 19)), "16.5 MiB");
+        assert_eq!(binary_size((1 << 20) + 10_000), "1.01 MiB");
+        assert_eq!(binary_size(24 << 20), "24 MiB");
+    }
 }

@@ -80,9 +80,9 @@ use hull_values::Value;
 use serde::{Deserialize, Serialize};
 
 pub use engine::{
-    ACTION_USER_TIME_LIMIT, AuthConfigError, DEFAULT_MAX_STACK_SIZE, DEFAULT_MEMORY_LIMIT,
-    HttpActionOutcome, HttpRequest, HttpResponse, JsRuntime, QUERY_MUTATION_USER_TIME_LIMIT,
-    RunOptions, RuntimeConfig,
+    binary_size, ACTION_USER_TIME_LIMIT, AuthConfigError, DEFAULT_MAX_STACK_SIZE, DEFAULT_MEMORY_LIMIT,
+    FUNCTION_MAX_ARGS_SIZE, FUNCTION_MAX_RESULT_SIZE, HttpActionOutcome, HttpRequest, HttpResponse, JsRuntime,
+    MAX_LOG_LINES, QUERY_MUTATION_USER_TIME_LIMIT, RunOptions, RuntimeConfig, SYSTEM_FUNCTION_MAX_RESULT_SIZE,
 };
 pub use jwt_sign::JwtSigner;
 pub use modules::{ModuleMap, ModuleSource, PushRequest};

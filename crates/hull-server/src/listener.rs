@@ -12,6 +12,9 @@
 //!   [`ConnectionLimits::header_read_timeout`] of the connection becoming ready for them. The
 //!   timer also runs while a keep-alive connection idles between requests, so idle connections
 //!   give their permit back.
+//! * **Write stall timeout.** A client that stops reading (its receive window stays full) makes
+//!   writes wait; after [`ConnectionLimits::write_stall_timeout`] without progress the
+//!   connection is closed, HTTP or WebSocket alike, and its place is free again.
 //! * **Body idle timeout.** A request body that stops arriving for
 //!   [`ConnectionLimits::body_idle_timeout`] fails ([`IdleTimeoutBody`]); the request is answered
 //!   as a body read error and the connection closes.
@@ -52,6 +55,11 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// without a 30 s pause.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a write may make no progress before the connection is closed: the client stopped
+/// reading. The sync socket's writer gives up after the same time ([`crate::sync`]'s
+/// `SYNC_SEND_STALL_TIMEOUT`); a client reconnects after 60 s of silence anyway.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Refusals of over-cap connections being written at once; beyond this a refused connection is
 /// closed without an answer (a flood large enough to need more gets no more of our time).
 const REFUSALS_IN_FLIGHT_MAX: usize = 64;
@@ -77,6 +85,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// See [`BODY_IDLE_TIMEOUT`].
     pub body_idle_timeout: Duration,
+    /// See [`WRITE_STALL_TIMEOUT`].
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -85,6 +95,7 @@ impl Default for ConnectionLimits {
             max_connections: CONNECTIONS_MAX,
             header_read_timeout: HEADER_READ_TIMEOUT,
             body_idle_timeout: BODY_IDLE_TIMEOUT,
+            write_stall_timeout: WRITE_STALL_TIMEOUT,
         }
     }
 }
@@ -133,7 +144,7 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, budget: Connect
         };
         // Answers go out as soon as they are written, not after Nagle's delay.
         let _ = stream.set_nodelay(true);
-        let stream = CountedStream { stream, _permit: permit };
+        let stream = CountedStream { stream, _permit: permit, stall_timeout: budget.limits.write_stall_timeout, stalled: None };
         tokio::spawn(serve_connection(stream, peer, router.clone(), budget.limits, stopped.clone(), connection_watch.clone()));
     }
     drop(listener);
@@ -201,10 +212,33 @@ fn refuse(mut stream: TcpStream, budget: &ConnectionBudget) {
 }
 
 /// A TCP stream that holds its connection permit until it is dropped, which, after a WebSocket
-/// upgrade, is when the WebSocket closes.
+/// upgrade, is when the WebSocket closes; and whose writes fail once they have made no progress
+/// for its stall timeout.
 struct CountedStream {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    stall_timeout: Duration,
+    /// Armed when a write finds the socket full, disarmed when a write goes through.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl CountedStream {
+    /// Passes a write's outcome on, timing how long writes stay pending.
+    fn watch_stall<T>(&mut self, cx: &mut Context<'_>, poll: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.stall_timeout;
+        let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the client read nothing for {} s", timeout.as_secs()),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for CountedStream {
@@ -215,11 +249,13 @@ impl AsyncRead for CountedStream {
 
 impl AsyncWrite for CountedStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.watch_stall(cx, poll)
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.watch_stall(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -398,6 +398,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_client_that_stops_reading_is_disconnected_and_its_place_freed() {
+        let limits = ConnectionLimits { max_connections: 2, write_stall_timeout: SHORT, ..ConnectionLimits::default() };
+        let (api, stop, running) = serve_with(limits).await;
+        // A small receive buffer, and far more pipelined requests than the answers that fit in
+        // both sides' buffers (loopback holds megabytes): the server's writes stall.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut deaf = socket.connect(api).await.unwrap();
+        let request = format!("GET /instance_name HTTP/1.1\r\nHost: {api}\r\n\r\n");
+        let requests = request.repeat(300_000);
+        let (mut reader, mut writer) = deaf.split();
+        // The server stops reading requests once its writes stall, so ours may stall too.
+        let _ = tokio::time::timeout(SHORT * 20, writer.write_all(requests.as_bytes())).await;
+        // Reading now drains what was buffered, then must find the connection closed.
+        let mut drained = Vec::new();
+        let closed = tokio::time::timeout(SHORT * 20, reader.read_to_end(&mut drained)).await;
+        assert!(closed.is_ok(), "the connection of a client that stopped reading stayed open");
+        let answers = drained.windows(12).filter(|w| w == b"HTTP/1.1 200").count();
+        assert!(answers < 300_000, "every answer was delivered, so no write ever stalled");
+        let answer = get(api, "/instance_name").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        stop.send(()).unwrap();
+        running.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
     async fn a_port_in_use_fails_to_bind_with_a_clear_message() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let config = ServeConfig { api_port: taken.local_addr().unwrap().port(), ..loopback_on_free_ports() };

@@ -287,6 +287,12 @@ const TXNS_PER_CLIENT: usize = 60;
 const ACCOUNTS: usize = 4;
 const OPENING_BALANCE: f64 = 100.0;
 
+/// Rounds of each workload, each on a fresh deployment: 1 by default, more for a release soak
+/// (`HULL_SERIALIZABILITY_ROUNDS=200`; see RELIABILITY.md).
+fn rounds() -> usize {
+    std::env::var("HULL_SERIALIZABILITY_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1)
+}
+
 fn application() -> Application {
     let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../hull-js/tests/fixtures/reliability.push.json")).unwrap();
     let app = Application::open(
@@ -372,23 +378,32 @@ fn bank_totals(app: &Application) -> Vec<f64> {
 
 #[test]
 fn concurrent_list_appends_through_the_runtime_are_serializable() {
-    let app = application();
-    let history = list_append_history(&app);
-    let committed = history.len();
-    assert!(committed * 10 >= CLIENTS * TXNS_PER_CLIENT * 8, "only {committed} of {} transactions committed", CLIENTS * TXNS_PER_CLIENT);
-    let anomalies = check(&history);
-    let appends = history.iter().flat_map(|t| &t.ops).filter(|op| matches!(op, Op::Append { .. })).count();
-    eprintln!("{committed} committed list-append transactions ({appends} appends) over {KEYS} keys: {} anomalies", anomalies.len());
-    assert!(anomalies.is_empty(), "{} anomalies, first: {:?}", anomalies.len(), anomalies.first());
+    let (mut committed_total, mut appends_total) = (0, 0);
+    for round in 0..rounds() {
+        let app = application();
+        let history = list_append_history(&app);
+        let committed = history.len();
+        assert!(committed * 10 >= CLIENTS * TXNS_PER_CLIENT * 8, "only {committed} of {} transactions committed", CLIENTS * TXNS_PER_CLIENT);
+        let anomalies = check(&history);
+        assert!(anomalies.is_empty(), "round {round}: {} anomalies, first: {:?}", anomalies.len(), anomalies.first());
+        committed_total += committed;
+        appends_total += history.iter().flat_map(|t| &t.ops).filter(|op| matches!(op, Op::Append { .. })).count();
+    }
+    eprintln!("{} rounds: {committed_total} committed list-append transactions ({appends_total} appends) over {KEYS} keys: 0 anomalies", rounds());
 }
 
 #[test]
 fn concurrent_transfers_never_change_the_total() {
-    let app = application();
     let expected = ACCOUNTS as f64 * OPENING_BALANCE;
-    let totals = bank_totals(&app);
-    assert!(!totals.is_empty());
-    assert!(totals.iter().all(|t| *t == expected), "a snapshot saw another total: {:?}", totals.iter().find(|t| **t != expected));
+    let mut reads = 0;
+    for _ in 0..rounds() {
+        let app = application();
+        let totals = bank_totals(&app);
+        assert!(!totals.is_empty());
+        assert!(totals.iter().all(|t| *t == expected), "a snapshot saw another total: {:?}", totals.iter().find(|t| **t != expected));
+        reads += totals.len();
+    }
+    eprintln!("{} rounds: {reads} balance snapshots, all totalling {expected}", rounds());
 }
 
 #[test]

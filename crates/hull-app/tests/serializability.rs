@@ -9,7 +9,8 @@
 //! anomaly, named by its edges (G0, G1c, G-single, G2). Dirty or phantom values (G1a),
 //! incompatible orders and reads that miss the transaction's own appends are reported too.
 //!
-//! The checker's own tests feed it known anomalies, and run the workload against the engine
+//! The workloads run on each store (in memory, SQLite, PostgreSQL). The checker's own tests feed
+//! it known anomalies, and run the workload against the engine
 //! with its conflict check switched off (`Database::break_serializability_for_checker_tests`)
 //! to prove it catches what a broken engine does.
 
@@ -18,7 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use hull_app::{AppConfig, Application, CallKind, Caller, FunctionPath, InstanceSecret};
 use hull_db::Database;
-use hull_store::MemoryPersistence;
+use hull_store::{MemoryPersistence, Persistence};
+use hull_store_sqlite::{Durability, SqlitePersistence};
 use serde_json::{json, Value as Json};
 
 // --- the checker -------------------------------------------------------------------------------
@@ -293,10 +295,34 @@ fn rounds() -> usize {
     std::env::var("HULL_SERIALIZABILITY_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1)
 }
 
+/// The stores the checked workloads run on: the in-memory reference, SQLite (durable) and
+/// PostgreSQL (`TEST_POSTGRES_URL`; scripts/test.sh starts a server). The engine's conflict
+/// check is the same on each; the stores decide what a commit and a snapshot read see.
+fn stores() -> Vec<(&'static str, Arc<dyn Persistence>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqlitePersistence::open(&dir.path().join("db.sqlite3"), Durability::Full).unwrap();
+    let url = std::env::var("TEST_POSTGRES_URL").expect(
+        "TEST_POSTGRES_URL is not set: start a test server with `scripts/postgres.sh start` and export the URL it prints, or run ./scripts/test.sh",
+    );
+    static SCHEMAS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let schema = format!("hull_serial_{}_{}_{}", std::process::id(), SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed), nanos % 1_000_000_000);
+    let postgres = hull_store_postgres::PostgresPersistence::open(&url, &schema).unwrap();
+    vec![
+        ("memory", Arc::new(MemoryPersistence::new()), None),
+        ("sqlite", Arc::new(sqlite), Some(dir)),
+        ("postgres", Arc::new(postgres), None),
+    ]
+}
+
 fn application() -> Application {
+    application_on(Arc::new(MemoryPersistence::new()))
+}
+
+fn application_on(store: Arc<dyn Persistence>) -> Application {
     let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../hull-js/tests/fixtures/reliability.push.json")).unwrap();
     let app = Application::open(
-        Database::open(Arc::new(MemoryPersistence::new())).unwrap(),
+        Database::open(store).unwrap(),
         AppConfig::new("hull-test", InstanceSecret::from_hex(&"ab".repeat(32)).unwrap()),
     )
     .unwrap();
@@ -380,16 +406,21 @@ fn bank_totals(app: &Application) -> Vec<f64> {
 fn concurrent_list_appends_through_the_runtime_are_serializable() {
     let (mut committed_total, mut appends_total) = (0, 0);
     for round in 0..rounds() {
-        let app = application();
-        let history = list_append_history(&app);
-        let committed = history.len();
-        assert!(committed * 10 >= CLIENTS * TXNS_PER_CLIENT * 8, "only {committed} of {} transactions committed", CLIENTS * TXNS_PER_CLIENT);
-        let anomalies = check(&history);
-        assert!(anomalies.is_empty(), "round {round}: {} anomalies, first: {:?}", anomalies.len(), anomalies.first());
-        committed_total += committed;
-        appends_total += history.iter().flat_map(|t| &t.ops).filter(|op| matches!(op, Op::Append { .. })).count();
+        for (store, persistence, _dir) in stores() {
+            let app = application_on(persistence);
+            let history = list_append_history(&app);
+            let committed = history.len();
+            assert!(committed * 10 >= CLIENTS * TXNS_PER_CLIENT * 8, "{store}: only {committed} of {} transactions committed", CLIENTS * TXNS_PER_CLIENT);
+            let anomalies = check(&history);
+            assert!(anomalies.is_empty(), "{store}, round {round}: {} anomalies, first: {:?}", anomalies.len(), anomalies.first());
+            committed_total += committed;
+            appends_total += history.iter().flat_map(|t| &t.ops).filter(|op| matches!(op, Op::Append { .. })).count();
+        }
     }
-    eprintln!("{} rounds: {committed_total} committed list-append transactions ({appends_total} appends) over {KEYS} keys: 0 anomalies", rounds());
+    eprintln!(
+        "{} rounds on memory, SQLite and PostgreSQL: {committed_total} committed list-append transactions ({appends_total} appends) over {KEYS} keys: 0 anomalies",
+        rounds()
+    );
 }
 
 #[test]
@@ -397,13 +428,15 @@ fn concurrent_transfers_never_change_the_total() {
     let expected = ACCOUNTS as f64 * OPENING_BALANCE;
     let mut reads = 0;
     for _ in 0..rounds() {
-        let app = application();
-        let totals = bank_totals(&app);
-        assert!(!totals.is_empty());
-        assert!(totals.iter().all(|t| *t == expected), "a snapshot saw another total: {:?}", totals.iter().find(|t| **t != expected));
-        reads += totals.len();
+        for (store, persistence, _dir) in stores() {
+            let app = application_on(persistence);
+            let totals = bank_totals(&app);
+            assert!(!totals.is_empty());
+            assert!(totals.iter().all(|t| *t == expected), "{store}: a snapshot saw another total: {:?}", totals.iter().find(|t| **t != expected));
+            reads += totals.len();
+        }
     }
-    eprintln!("{} rounds: {reads} balance snapshots, all totalling {expected}", rounds());
+    eprintln!("{} rounds on memory, SQLite and PostgreSQL: {reads} balance snapshots, all totalling {expected}", rounds());
 }
 
 #[test]

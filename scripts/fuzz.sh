@@ -2,8 +2,9 @@
 # Fuzzes every decoder that reads bytes from the network: the cargo-fuzz (libFuzzer) targets in
 # fuzz/fuzz_targets/ (Convex JSON, index keys, document IDs, function paths, sync messages and
 # sessions, push requests with their Brotli bodies and source maps, JWTs and auth configs,
-# server keys and tokens, admin keys, request credentials). Each target asserts its decoder
-# never panics and, where there is an encoder, that decode(encode(x)) round-trips.
+# server keys and tokens, admin keys, request credentials, HTTP action requests served by the
+# real runtime). Each target asserts its decoder never panics and, where there is an encoder,
+# that decode(encode(x)) round-trips.
 #
 #   scripts/fuzz.sh                 build once, then run every target for FUZZ_SECONDS (default
 #                                   10) over its checked-in corpus, fuzz/corpus/<target>/; new

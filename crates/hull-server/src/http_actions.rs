@@ -59,15 +59,7 @@ async fn serve(state: AppState, peer: Peer, method: Method, path_and_query: Stri
         } else {
             Some(crate::wire::read_bytes(&headers, body, HTTP_ACTION_BODY_LIMIT).await?.to_vec())
         };
-        let request = HttpRequest {
-            method: method.as_str().to_owned(),
-            url: format!("{}://{}{path_and_query}", scheme(&headers), host(&headers)),
-            headers: headers
-                .iter()
-                .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-                .collect(),
-            body,
-        };
+        let request = http_action_request(&method, &path_and_query, &headers, body);
         let application = state.application().clone();
         let origin = crate::auth::request_origin(&headers, peer.0);
         let result = tokio::task::spawn_blocking(move || application.run_http_action(request, &origin))
@@ -77,6 +69,22 @@ async fn serve(state: AppState, peer: Peer, method: Method, path_and_query: Stri
         Ok::<_, HttpError>(respond(result, head))
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The request an HTTP action's `Request` is made from: the URL the client used (scheme from
+/// the forwarding headers, the `Host` header, the path and query as received), the headers that
+/// are text (a header with other bytes is left out, as `fetch`'s `Headers` cannot hold it), and
+/// the body already read.
+pub fn http_action_request(method: &Method, path_and_query: &str, headers: &HeaderMap, body: Option<Vec<u8>>) -> HttpRequest {
+    HttpRequest {
+        method: method.as_str().to_owned(),
+        url: format!("{}://{}{path_and_query}", scheme(headers), host(headers)),
+        headers: headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect(),
+        body,
+    }
 }
 
 fn respond(result: HttpActionResult, head: bool) -> Response {

@@ -54,6 +54,7 @@ pub use error::HttpError;
 #[doc(hidden)]
 pub mod decoders {
     pub use crate::auth::{credentials, decode_identity, Credentials};
+    pub use crate::http_actions::http_action_request;
     pub use crate::wire::decompress_brotli;
 }
 pub use http_actions::{HTTP_ACTION_BODY_LIMIT, NO_HTTP_ACTIONS_MESSAGE};

@@ -251,6 +251,9 @@ impl Application {
                 MutationRun::Ran(outcome, commit_ts) => (outcome, commit_ts),
                 // Not an execution: nothing ran, so nothing goes to the function log.
                 MutationRun::Replayed(recorded) => {
+                    if let Some(request) = session_request {
+                        tracing::debug!(session = %request.session_id, request = request.request_id, "mutation resend answered from {}", session_requests::SESSION_REQUESTS_TABLE);
+                    }
                     let outcome = CallOutcome { request_id, result: Ok(recorded.value), logs: recorded.logs };
                     return Ok((outcome, Some(recorded.commit_ts)));
                 }

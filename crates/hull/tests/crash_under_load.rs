@@ -58,9 +58,11 @@ fn http_clients() -> Vec<String> {
     (0..WRITERS).map(|writer| format!("writer-{writer}")).collect()
 }
 
-/// `clients`' `(entries, mirror)` as (client, seq) multisets, read page by page through the
-/// deployed query.
-fn dump(server: &Server, admin_key: &str, clients: &[String]) -> (BTreeMap<(String, u64), usize>, BTreeMap<(String, u64), usize>) {
+/// A multiset of (client, seq) rows.
+type Rows = BTreeMap<(String, u64), usize>;
+
+/// `clients`' `(entries, mirror)` rows, read page by page through the deployed query.
+fn dump(server: &Server, admin_key: &str, clients: &[String]) -> (Rows, Rows) {
     let (mut entries, mut mirror) = (BTreeMap::new(), BTreeMap::new());
     for client in clients {
         let mut after = -1.0;
@@ -116,7 +118,7 @@ fn crash_cycles(tag: &str, extra: &[&str]) {
     let temp = tempfile::tempdir().unwrap();
     let (data_dir, admin_key) = deploy(temp.path(), extra);
     let writes: Vec<Arc<Mutex<Writes>>> = (0..WRITERS).map(|_| Arc::default()).collect();
-    let mut next_seq = vec![0u64; WRITERS];
+    let mut next_seq = [0u64; WRITERS];
 
     for cycle in 0..cycles {
         let logs = temp.path().join(format!("cycle-{cycle}"));

@@ -404,14 +404,14 @@ impl Application {
                 if let Some(request) = &request
                     && let Some(recorded) = session_requests::find(&mut tx, request)?
                 {
-                    return Ok(Err(recorded));
+                    return Ok(Attempt::Recorded(recorded));
                 }
                 let outcome = runtime.with_user_identity(identity, |runtime| runtime.run_mutation(&path, &args_copy, &mut tx))?;
-                Ok(Ok((outcome, tx)))
+                Ok(Attempt::Ran(outcome, Box::new(tx)))
             })?;
             let (outcome, mut tx) = match attempted {
-                Ok(ran) => ran,
-                Err(recorded) => return Ok(MutationRun::Replayed(recorded)),
+                Attempt::Ran(outcome, tx) => (outcome, *tx),
+                Attempt::Recorded(recorded) => return Ok(MutationRun::Replayed(recorded)),
             };
             let value = match &outcome.result {
                 Ok(value) => value,
@@ -445,6 +445,14 @@ enum MutationRun {
     Ran(FunctionOutcome, Option<hull_store::Timestamp>),
     /// The session request had run before: its record.
     Replayed(session_requests::RecordedMutation),
+}
+
+/// One attempt of [`Application::run_mutation`] on a worker.
+enum Attempt {
+    /// The function ran in this transaction (not committed yet).
+    Ran(FunctionOutcome, Box<hull_db::Transaction>),
+    /// The session request's record was found: nothing ran.
+    Recorded(session_requests::RecordedMutation),
 }
 
 /// `_system/cli/queryEnvironmentVariables` (every variable, `[{name, value}]` by name; what

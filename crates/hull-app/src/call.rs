@@ -11,6 +11,7 @@ use hull_values::Value;
 
 use crate::deployment::{Deployment, FunctionInfo};
 use crate::limits::{REQUEST_ID_HEX_LEN, UDF_EXECUTOR_OCC_MAX_RETRIES};
+use crate::session_requests::{self, SessionRequest};
 use crate::{Application, FunctionPath};
 
 /// First backoff after a mutation conflict; doubled per retry, with jitter.
@@ -202,6 +203,33 @@ impl Application {
         path: &FunctionPath,
         args: serde_json::Value,
     ) -> Result<(CallOutcome, Option<hull_store::Timestamp>)> {
+        self.call_once(caller, kind, path, args, None)
+    }
+
+    /// [`Application::call_with_commit_ts`] for a call a sync client may send again under the
+    /// same `session_request` after reconnecting: a mutation that succeeds is recorded durably
+    /// in its own transaction (`_session_requests`, see `session_requests.rs`), and a call whose
+    /// record exists is answered from it — the recorded value and log lines, and the original
+    /// commit timestamp — without running again, before or after a restart. Exactly once.
+    pub fn call_session_request(
+        &self,
+        caller: &Caller,
+        kind: CallKind,
+        path: &FunctionPath,
+        args: serde_json::Value,
+        session_request: &SessionRequest,
+    ) -> Result<(CallOutcome, Option<hull_store::Timestamp>)> {
+        self.call_once(caller, kind, path, args, Some(session_request))
+    }
+
+    fn call_once(
+        &self,
+        caller: &Caller,
+        kind: CallKind,
+        path: &FunctionPath,
+        args: serde_json::Value,
+        session_request: Option<&SessionRequest>,
+    ) -> Result<(CallOutcome, Option<hull_store::Timestamp>)> {
         let request_id = request_id();
         let resolved = match self.resolve(caller, kind, path, args, &request_id)? {
             Resolution::Run(resolved) => resolved,
@@ -219,7 +247,17 @@ impl Application {
                 })?,
                 None,
             ),
-            UdfType::Mutation => self.run_mutation(workers, runtime_path, args, identity)?,
+            UdfType::Mutation => match self.run_mutation(workers, runtime_path, args, identity, session_request)? {
+                MutationRun::Ran(outcome, commit_ts) => (outcome, commit_ts),
+                // Not an execution: nothing ran, so nothing goes to the function log.
+                MutationRun::Replayed(recorded) => {
+                    if let Some(request) = session_request {
+                        tracing::debug!(session = %request.session_id, request = request.request_id, "mutation resend answered from {}", session_requests::SESSION_REQUESTS_TABLE);
+                    }
+                    let outcome = CallOutcome { request_id, result: Ok(recorded.value), logs: recorded.logs };
+                    return Ok((outcome, Some(recorded.commit_ts)));
+                }
+            },
             UdfType::Action => (
                 workers.run(move |runtime| runtime.with_user_identity(identity, |runtime| runtime.run_action(&runtime_path, &args, &database)))?,
                 None,
@@ -344,29 +382,51 @@ impl Application {
 
     /// Runs a mutation and commits it (returning the commit timestamp when it succeeded), re-running it after a conflict up to
     /// [`UDF_EXECUTOR_OCC_MAX_RETRIES`] times with exponential backoff. The commit and the
-    /// waiting happen on this thread, not the worker's.
+    /// waiting happen on this thread, not the worker's. With a `session_request`, each attempt
+    /// first looks for its record in the attempt's own transaction (so a concurrent run that
+    /// commits the record first makes this attempt conflict, and the retry finds it), and a
+    /// success writes the record into the same transaction.
     fn run_mutation(
         &self,
         workers: &crate::deployment::WorkerPool,
         runtime_path: String,
         args: serde_json::Value,
         identity: Option<serde_json::Value>,
-    ) -> Result<(FunctionOutcome, Option<hull_store::Timestamp>)> {
+        session_request: Option<&SessionRequest>,
+    ) -> Result<MutationRun> {
         let mut backoff = OCC_BACKOFF_INITIAL;
         let mut attempt = 0;
         loop {
             let database = self.inner.database.clone();
-            let (path, args_copy, identity) = (runtime_path.clone(), args.clone(), identity.clone());
-            let (outcome, tx) = workers.run(move |runtime| {
+            let (path, args_copy, identity, request) = (runtime_path.clone(), args.clone(), identity.clone(), session_request.cloned());
+            let attempted = workers.run(move |runtime| {
                 let mut tx = database.begin();
+                if let Some(request) = &request
+                    && let Some(recorded) = session_requests::find(&mut tx, request)?
+                {
+                    return Ok(Attempt::Recorded(recorded));
+                }
                 let outcome = runtime.with_user_identity(identity, |runtime| runtime.run_mutation(&path, &args_copy, &mut tx))?;
-                Ok((outcome, tx))
+                Ok(Attempt::Ran(outcome, Box::new(tx)))
             })?;
-            if outcome.result.is_err() {
-                return Ok((outcome, None));
+            let (outcome, mut tx) = match attempted {
+                Attempt::Ran(outcome, tx) => (outcome, *tx),
+                Attempt::Recorded(recorded) => return Ok(MutationRun::Replayed(recorded)),
+            };
+            let value = match &outcome.result {
+                Ok(value) => value,
+                Err(_) => return Ok(MutationRun::Ran(outcome, None)),
+            };
+            if let Some(request) = session_request {
+                session_requests::record(&mut tx, request, value, &outcome.logs)?;
             }
             match self.inner.database.commit(tx) {
-                Ok(ts) => return Ok((outcome, Some(ts))),
+                Ok(ts) => {
+                    if session_request.is_some() {
+                        self.sweep_session_requests_if_due();
+                    }
+                    return Ok(MutationRun::Ran(outcome, Some(ts)));
+                }
                 Err(error) if error.is_retryable_conflict() && attempt < UDF_EXECUTOR_OCC_MAX_RETRIES => {
                     attempt += 1;
                     let jitter = rand::random_range(0..=backoff.as_millis() as u64 / 2);
@@ -377,6 +437,22 @@ impl Application {
             }
         }
     }
+}
+
+/// How [`Application::run_mutation`] ended.
+enum MutationRun {
+    /// The function ran: its outcome, and the commit timestamp when it succeeded.
+    Ran(FunctionOutcome, Option<hull_store::Timestamp>),
+    /// The session request had run before: its record.
+    Replayed(session_requests::RecordedMutation),
+}
+
+/// One attempt of [`Application::run_mutation`] on a worker.
+enum Attempt {
+    /// The function ran in this transaction (not committed yet).
+    Ran(FunctionOutcome, Box<hull_db::Transaction>),
+    /// The session request's record was found: nothing ran.
+    Recorded(session_requests::RecordedMutation),
 }
 
 /// `_system/cli/queryEnvironmentVariables` (every variable, `[{name, value}]` by name; what

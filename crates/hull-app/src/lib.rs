@@ -35,6 +35,10 @@
 //!   timestamp with the result, so the sync socket subscribes to exactly the commits that change
 //!   them; results are shared across sockets by a bounded cache that carries a result forward
 //!   to a newer snapshot when the write log shows nothing it read changed.
+//! - A mutation a sync client may resend ([`Application::call_session_request`]) is exactly-once
+//!   across reconnects and restarts: its result is recorded in `_session_requests` in the
+//!   mutation's own transaction, and a resend finds the record (in its own transaction, so a
+//!   concurrent run conflicts) and is answered from it instead of running again.
 //! - Every call that runs is recorded, with its console output, in a bounded ring
 //!   (`limits::FUNCTION_LOG_ENTRIES_MAX`) that log streaming reads.
 //!
@@ -53,6 +57,7 @@ pub mod function_path;
 pub mod limits;
 mod logs;
 pub mod server_keys;
+pub mod session_requests;
 mod user_auth;
 pub mod upstream_admin_key;
 mod subscription;
@@ -72,6 +77,7 @@ pub use deploy::{
 pub use deployment::{FunctionInfo, MODULES_TABLE, UDF_CONFIG_TABLE};
 pub use env_vars::{check_name as check_env_var_name, EnvVarChange, BUILTIN_ENVIRONMENT_VARIABLES, ENVIRONMENT_VARIABLES_TABLE};
 pub use function_path::FunctionPath;
+pub use session_requests::{SessionRequest, SESSION_REQUESTS_TABLE};
 pub use server_keys::{AuditEntry, NewServerKey, ServerKeyCaller, ServerKeyInfo};
 pub use user_auth::{UserCaller, AUTH_CONFIG_TABLE};
 pub use http_actions::HttpActionResult;
@@ -146,6 +152,8 @@ struct Inner {
     query_cache: subscription::QueryCache,
     /// The scheduler loop's shared state; dropping it stops the loop.
     scheduler: scheduler::Handle,
+    /// When expired `_session_requests` records were last swept.
+    session_request_sweeper: session_requests::Sweeper,
 }
 
 impl Application {
@@ -159,6 +167,7 @@ impl Application {
         let deployment = deploy::load(&database, &config, &env)?;
         let server_keys = server_keys::ServerKeys::open(&database, config.audit_entries_max)?;
         scheduler::recover(&database)?;
+        session_requests::ensure_table(&database)?;
         let scheduler_shared = Arc::new(scheduler::Shared::default());
         let app = Application {
             inner: Arc::new(Inner {
@@ -174,6 +183,7 @@ impl Application {
                 code_swaps: std::sync::atomic::AtomicU64::new(0),
                 query_cache: subscription::QueryCache::default(),
                 scheduler: scheduler::Handle { shared: scheduler_shared.clone() },
+                session_request_sweeper: session_requests::Sweeper::default(),
             }),
         };
         if app.inner.config.run_scheduler {

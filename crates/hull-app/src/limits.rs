@@ -101,3 +101,20 @@ pub const SCHEDULED_JOB_GARBAGE_COLLECTION_INTERVAL: std::time::Duration = std::
 /// Retries of the scheduler's own small transactions (a job's state change, enqueueing due
 /// crons) on conflicts before the attempt is given up and retried with backoff.
 pub const SCHEDULER_OCC_MAX_RETRIES: usize = 8;
+
+/// How long a sync-socket mutation's recorded result stays in `_session_requests`, answering a
+/// resend of the same `(sessionId, requestId)` instead of a second run. A client resends only
+/// the mutations it has no answer for when it reconnects, so this bounds how long a client may
+/// stay away (a laptop asleep, a server down) and still get exactly-once; afterwards a resend
+/// would run again. Upstream collects the table after a configurable window, by default two
+/// weeks (engine design notes §2.4); Hull keeps the same.
+pub const SESSION_REQUEST_RETENTION: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 60 * 60);
+
+/// How often, at most, recording a mutation result starts a sweep of expired records. Hull's
+/// own: records only need to go eventually, and a sweep reads just the expired part.
+pub const SESSION_REQUEST_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Expired records deleted per sweep transaction (like
+/// [`SCHEDULED_JOB_GARBAGE_COLLECTION_BATCH_SIZE`]); a sweep goes on until a batch comes back
+/// short.
+pub const SESSION_REQUEST_SWEEP_BATCH_SIZE: usize = 1000;

@@ -237,6 +237,13 @@ impl Transaction {
         Ok(self.get_with_revision(id)?.map(|(document, _)| document))
     }
 
+    /// Reads the document `id` with the commit timestamp of its current revision (`None` when
+    /// this transaction wrote it), or `None` if it does not exist. The sync protocol answers a
+    /// replayed mutation with the commit timestamp of the record its first run wrote.
+    pub fn get_with_commit_ts(&mut self, id: DocumentId) -> Result<Option<(Document, Option<Timestamp>)>> {
+        self.get_with_revision(id)
+    }
+
     /// Resolves an ID string for `table`: `Some` when it is a well-formed ID of that table.
     pub fn normalize_id(&self, table: &str, id: &str) -> Option<DocumentId> {
         let id = DocumentId::decode(id).ok()?;

@@ -14,10 +14,15 @@
 //! that closes mid-mutation never aborts a commit: the mutation finishes and its result is
 //! recorded for the session. A successful `MutationResponse` carries the commit timestamp and
 //! is always followed by a Transition at or after it (the client resolves `mutation()` only
-//! then). Results are recorded per `(sessionId, requestId)` in memory ([`SessionRequests`]) so
-//! a reconnecting client that resends an unresolved mutation gets the recorded answer instead
-//! of a second execution. Upstream records them durably, in the same transaction as the
-//! mutation (system table `_session_requests`); Hull's record is lost on restart and bounded.
+//! then). A client that reconnects resends every mutation it has no answer for under the same
+//! `(sessionId, requestId)`; each runs at most once, even across a crash. Durably, each success
+//! is recorded in the system table `_session_requests` **in the mutation's own transaction**
+//! ([`hull_app::Application::call_session_request`]), so the record exists iff the mutation
+//! committed, and a resend after a restart is answered from it (value, log lines, original
+//! commit timestamp) without running. In front of that, [`SessionRequests`] keeps recent
+//! results in memory (bounded) and makes a resend wait for a run of the same request that is
+//! still in progress (its socket closed mid-mutation), so replays within one process cost no
+//! transaction.
 //!
 //! Outgoing messages go through a bounded queue to a writer task; a client that does not read
 //! is dropped rather than buffered for. No more than [`SYNC_MAX_SEND_TRANSITION_COUNT`]
@@ -34,7 +39,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
-use hull_app::{CachedQuery, CallKind, CallOutcome, Caller, FunctionPath, QueryResult, Timestamp, UserIdentity};
+use hull_app::{CachedQuery, CallKind, CallOutcome, Caller, FunctionPath, QueryResult, SessionRequest, Timestamp, UserIdentity};
 use hull_sync::protocol::{
     chunk_transition, AuthenticationToken, ClientMessage, ServerMessage, StateModification, StateVersion,
     MAX_TRANSITION_CHUNK_BYTES,
@@ -683,7 +688,7 @@ impl Session {
                 let (application, caller, completed, in_flight) =
                     (self.state.application().clone(), self.caller.clone(), self.completed.clone(), self.actions_in_flight.clone());
                 tokio::spawn(async move {
-                    let outcome = call_blocking(application, caller, CallKind::Action, udf_path, serde_json::Value::Array(args)).await;
+                    let outcome = call_blocking(application, caller, CallKind::Action, udf_path, serde_json::Value::Array(args), None).await;
                     in_flight.fetch_sub(1, Ordering::AcqRel);
                     let log_lines = log_lines(&outcome);
                     let _ = completed.send(Completed::Action { request_id, result: result(outcome.map(|(o, _)| o)), log_lines });
@@ -859,7 +864,10 @@ async fn run_mutation(state: &AppState, job: MutationJob) -> Completed {
         Some(Claim::Run(done)) => Some(done),
         None => None,
     };
-    let outcome = call_blocking(state.application().clone(), caller, CallKind::Mutation, udf_path, args).await;
+    // The durable record (`_session_requests`) makes this exactly-once across restarts too: a
+    // resend of a mutation that committed before a crash is answered from it.
+    let session_request = session_id.clone().map(|session_id| SessionRequest { session_id, request_id });
+    let outcome = call_blocking(state.application().clone(), caller, CallKind::Mutation, udf_path, args, session_request).await;
     let log_lines = log_lines(&outcome);
     let commit_ts = outcome.as_ref().ok().and_then(|(_, ts)| *ts).map_or_else(|| state.database().latest_ts().0, |ts| ts.0);
     let result = result(outcome.map(|(o, _)| o)).map(|value| (value, commit_ts));
@@ -873,17 +881,23 @@ async fn run_mutation(state: &AppState, job: MutationJob) -> Completed {
     Completed::Mutation { request_id, result, log_lines }
 }
 
-/// Runs a call on a blocking thread (function calls block).
+/// Runs a call on a blocking thread (function calls block); a mutation with its session request
+/// runs exactly once per request.
 async fn call_blocking(
     application: hull_app::Application,
     caller: Caller,
     kind: CallKind,
     path: String,
     args: serde_json::Value,
+    session_request: Option<SessionRequest>,
 ) -> Result<(CallOutcome, Option<Timestamp>), String> {
     tokio::task::spawn_blocking(move || {
         let path = FunctionPath::parse(&path).map_err(|e| e.message)?;
-        application.call_with_commit_ts(&caller, kind, &path, args).map_err(|e| e.message)
+        match &session_request {
+            Some(request) => application.call_session_request(&caller, kind, &path, args, request),
+            None => application.call_with_commit_ts(&caller, kind, &path, args),
+        }
+        .map_err(|e| e.message)
     })
     .await
     .unwrap_or_else(|_| Err("The function call panicked.".to_owned()))

@@ -5,17 +5,29 @@
 //! visible: each mutation (hull-js's `tests/projects/reliability`, `ledger:append`) writes one
 //! row to each of two tables, which must hold exactly the same rows.
 //!
+//! The WebSocket half does the same with real `ConvexClient`s (`tests/js/crash_ws_client.cjs`),
+//! which outlive the server: each kill drops their sockets, the server restarts on the same port,
+//! and each client reconnects by itself and resends every mutation it has no answer for under
+//! the same `(sessionId, requestId)`, including ones that committed just before the kill. After
+//! they settle, every mutation is present exactly once (the durable `_session_requests` record
+//! answers the resends of committed ones), the tables mirror each other, and each client's live
+//! `ledger:count` subscription, held across the kill, equals the stored truth.
+//!
 //! `HULL_CRASH_CYCLES` sets the number of kill cycles (default 4; a release check soaks with
 //! hundreds). The PostgreSQL half needs `TEST_POSTGRES_URL` (scripts/test.sh provides it).
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use support::{fixture, hull, http, serve, try_http, Server};
+use serde_json::Value as Json;
+use support::{fixture, free_ports, hull, http, node_modules, require_node, serve, serve_on, try_http, Server};
 
 /// Concurrent writers; each sends its own sequence of appends, one at a time.
 const WRITERS: usize = 6;
@@ -41,11 +53,18 @@ fn append(port: u16, client: &str, seq: u64) -> Option<bool> {
     Some(status == 200 && answer.contains(r#""status":"success""#))
 }
 
-/// `(entries, mirror)` as (client, seq) multisets, read page by page through the deployed query.
-fn dump(server: &Server, admin_key: &str) -> (BTreeMap<(String, u64), usize>, BTreeMap<(String, u64), usize>) {
+/// The HTTP writers' client names.
+fn http_clients() -> Vec<String> {
+    (0..WRITERS).map(|writer| format!("writer-{writer}")).collect()
+}
+
+/// A multiset of (client, seq) rows.
+type Rows = BTreeMap<(String, u64), usize>;
+
+/// `clients`' `(entries, mirror)` rows, read page by page through the deployed query.
+fn dump(server: &Server, admin_key: &str, clients: &[String]) -> (Rows, Rows) {
     let (mut entries, mut mirror) = (BTreeMap::new(), BTreeMap::new());
-    for writer in 0..WRITERS {
-        let client = format!("writer-{writer}");
+    for client in clients {
         let mut after = -1.0;
         loop {
             let body = serde_json::json!({"path": "ledger:dump", "args": {"client": client, "after": after}}).to_string();
@@ -75,11 +94,14 @@ fn dump(server: &Server, admin_key: &str) -> (BTreeMap<(String, u64), usize>, BT
     (entries, mirror)
 }
 
-/// Runs the kill cycles against the store `extra` selects (`--db ...`, or none for SQLite).
-fn crash_cycles(tag: &str, extra: &[&str]) {
-    let cycles: usize = std::env::var("HULL_CRASH_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(DEFAULT_CYCLES);
-    let temp = tempfile::tempdir().unwrap();
-    let data_dir = temp.path().join("data");
+fn cycles() -> usize {
+    std::env::var("HULL_CRASH_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(DEFAULT_CYCLES)
+}
+
+/// Deploys the fixture into `temp/data` on the store `extra` selects; the data directory and an
+/// admin key.
+fn deploy(temp: &Path, extra: &[&str]) -> (PathBuf, String) {
+    let data_dir = temp.join("data");
     let data = data_dir.to_str().unwrap();
     let mut deploy = vec!["deploy-push-request", "--data-dir", data];
     deploy.extend(extra);
@@ -87,8 +109,16 @@ fn crash_cycles(tag: &str, extra: &[&str]) {
     deploy.push(fixture.to_str().unwrap());
     hull(&deploy);
     let admin_key = String::from_utf8(hull(&["admin-key", "--data-dir", data]).stdout).unwrap().trim().to_owned();
+    (data_dir, admin_key)
+}
+
+/// Runs the kill cycles against the store `extra` selects (`--db ...`, or none for SQLite).
+fn crash_cycles(tag: &str, extra: &[&str]) {
+    let cycles = cycles();
+    let temp = tempfile::tempdir().unwrap();
+    let (data_dir, admin_key) = deploy(temp.path(), extra);
     let writes: Vec<Arc<Mutex<Writes>>> = (0..WRITERS).map(|_| Arc::default()).collect();
-    let mut next_seq = vec![0u64; WRITERS];
+    let mut next_seq = [0u64; WRITERS];
 
     for cycle in 0..cycles {
         let logs = temp.path().join(format!("cycle-{cycle}"));
@@ -145,7 +175,7 @@ fn crash_cycles(tag: &str, extra: &[&str]) {
 
 /// The invariants after a restart.
 fn check(tag: &str, cycle: usize, server: &Server, admin_key: &str, writes: &[Arc<Mutex<Writes>>]) {
-    let (entries, mirror) = dump(server, admin_key);
+    let (entries, mirror) = dump(server, admin_key, &http_clients());
     assert_eq!(entries, mirror, "{tag} cycle {cycle}: a half-written transaction is visible");
     for (writer, record) in writes.iter().enumerate() {
         let record = record.lock().unwrap();
@@ -174,12 +204,211 @@ fn acknowledged_mutations_survive_sigkill_exactly_once_on_sqlite() {
 
 #[test]
 fn acknowledged_mutations_survive_sigkill_exactly_once_on_postgres() {
+    crash_cycles("postgres", &["--db", &postgres_url()]);
+}
+
+#[test]
+fn websocket_mutations_are_exactly_once_across_sigkill_and_resend_on_sqlite() {
+    ws_crash_cycles("sqlite", &[]);
+}
+
+#[test]
+fn websocket_mutations_are_exactly_once_across_sigkill_and_resend_on_postgres() {
+    ws_crash_cycles("postgres", &["--db", &postgres_url()]);
+}
+
+/// A fresh schema on the test PostgreSQL server.
+fn postgres_url() -> String {
     let base = std::env::var("TEST_POSTGRES_URL").expect(
         "TEST_POSTGRES_URL is not set: start a test server with `scripts/postgres.sh start` and export the URL it prints, or run ./scripts/test.sh",
     );
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let schema = format!("hull_crash_{}_{}", std::process::id(), nanos % 1_000_000_000);
     let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}schema={schema}");
-    crash_cycles("postgres", &["--db", &url]);
+    format!("{base}{separator}schema={schema}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket clients.
+
+/// WebSocket writers: each a `ConvexClient` of its own (its own session).
+const WS_WRITERS: usize = 4;
+/// Mutations each WebSocket writer keeps in flight: those are resent after a kill.
+const WS_IN_FLIGHT: usize = 3;
+/// The restart comes this long after the kill, at random (the clients notice the drop and start
+/// retrying with their own backoff).
+const WS_RESTART_AFTER_MS: std::ops::Range<u64> = 0..300;
+/// Bound on waiting for one event from the clients (a pause waits for the reconnect backoff).
+const WS_EVENT_TIMEOUT: Duration = Duration::from_secs(90);
+/// What `hull serve` logs (at debug level for `hull_app`) for each resend it answers from the
+/// durable record.
+const REPLAY_LOG: &str = "mutation resend answered from _session_requests";
+
+/// What the WebSocket clients reported so far, over all cycles.
+#[derive(Default)]
+struct WsLedger {
+    /// Per client, the sequence numbers whose mutation resolved.
+    acknowledged: BTreeMap<String, BTreeSet<u64>>,
+    /// Per client, those the server rejected.
+    failed: BTreeMap<String, BTreeSet<u64>>,
+    /// Mutations unresolved when a socket dropped: each was resent on the next socket.
+    resent: usize,
+}
+
+impl WsLedger {
+    fn record(&mut self, event: &Json) {
+        let entry = |event: &Json| (event[0].as_str().unwrap().to_owned(), event[1].as_u64().unwrap());
+        if let Some(ack) = event.get("ack") {
+            let (client, seq) = entry(ack);
+            assert!(self.acknowledged.entry(client.clone()).or_default().insert(seq), "{client}/{seq} resolved twice");
+        } else if let Some(failed) = event.get("failed") {
+            let (client, seq) = entry(failed);
+            self.failed.entry(client).or_default().insert(seq);
+        } else if let Some(inflight) = event.get("inflight") {
+            self.resent += inflight.as_u64().unwrap() as usize;
+        }
+    }
+}
+
+/// The node process running the clients (`tests/js/crash_ws_client.cjs`), killed on drop.
+struct WsClients {
+    child: Child,
+    stdin: ChildStdin,
+    events: mpsc::Receiver<Json>,
+    stderr_path: PathBuf,
+}
+
+impl WsClients {
+    fn start(server: &Server, stderr_path: PathBuf) -> WsClients {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/crash_ws_client.cjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .args([server.url(), WS_WRITERS.to_string(), WS_IN_FLIGHT.to_string()])
+            .env("NODE_PATH", node_modules())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+        let (sender, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let event = serde_json::from_str(&line).unwrap_or(Json::String(line));
+                if sender.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        WsClients { child, stdin, events, stderr_path }
+    }
+
+    fn command(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Records events until one has the field `key` (or is the string `key`), and returns it.
+    fn wait_for(&mut self, key: &str, ledger: &mut WsLedger, server: &Server) -> Json {
+        let deadline = Instant::now() + WS_EVENT_TIMEOUT;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let event = self.events.recv_timeout(remaining).unwrap_or_else(|error| {
+                let clients = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+                panic!("waiting for {key:?} from the WebSocket clients: {error}\nclients' stderr:\n{clients}\nserver stderr:\n{}", server.stderr())
+            });
+            ledger.record(&event);
+            if event.get(key).is_some() || event.as_str() == Some(key) {
+                return event;
+            }
+        }
+    }
+}
+
+impl Drop for WsClients {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resends a server answered from the durable record, from its log.
+fn replays_logged(server: &Server) -> usize {
+    server.stderr().matches(REPLAY_LOG).count()
+}
+
+/// The WebSocket kill cycles against the store `extra` selects: the clients write, the server is
+/// killed and restarted on the same ports, the clients reconnect, resend and settle, and the
+/// stored rows and the subscriptions are checked.
+fn ws_crash_cycles(tag: &str, extra: &[&str]) {
+    require_node();
+    let cycles = cycles();
+    let temp = tempfile::tempdir().unwrap();
+    let (data_dir, admin_key) = deploy(temp.path(), extra);
+    let ports = free_ports();
+    let env = [("RUST_LOG", "info,hull_app=debug")];
+    let start = |instance: usize| {
+        let logs = temp.path().join(format!("server-{instance}"));
+        std::fs::create_dir_all(&logs).unwrap();
+        serve_on(&data_dir, &logs, extra, ports, &env)
+    };
+    let mut server = start(0);
+    let mut clients = WsClients::start(&server, temp.path().join("clients.stderr"));
+    let mut ledger = WsLedger::default();
+    let mut replays = 0;
+    for cycle in 0..cycles {
+        clients.command(&format!("run {cycle}"));
+        clients.wait_for("running", &mut ledger, &server);
+        std::thread::sleep(Duration::from_millis(rand::random_range(KILL_AFTER_MS)));
+        server.kill();
+        replays += replays_logged(&server);
+        std::thread::sleep(Duration::from_millis(rand::random_range(WS_RESTART_AFTER_MS)));
+        server = start(cycle + 1);
+        clients.command("pause");
+        let paused = clients.wait_for("paused", &mut ledger, &server);
+        ws_check(tag, cycle, &server, &admin_key, &ledger, &paused);
+    }
+    clients.command("exit");
+    clients.wait_for("ok", &mut ledger, &server);
+    replays += replays_logged(&server);
+    let acknowledged: usize = ledger.acknowledged.values().map(BTreeSet::len).sum();
+    let failed: usize = ledger.failed.values().map(BTreeSet::len).sum();
+    eprintln!(
+        "{tag}: {cycles} SIGKILL cycles with WebSocket clients, {acknowledged} acknowledged mutations all present once, \
+         {} resent after a reconnect ({replays} answered from _session_requests), {failed} rejected",
+        ledger.resent
+    );
+    assert!(acknowledged >= cycles, "{tag}: the WebSocket writers barely wrote ({acknowledged} acknowledged in {cycles} cycles)");
+}
+
+/// The invariants once the clients have settled everything they sent: each stored row is there
+/// once and was acknowledged (or rejected: at most once), each acknowledged one is stored, the
+/// tables mirror each other, and each client's subscription shows what is stored.
+fn ws_check(tag: &str, cycle: usize, server: &Server, admin_key: &str, ledger: &WsLedger, paused: &Json) {
+    let clients: Vec<String> = (0..WS_WRITERS).map(|writer| format!("ws-writer-{writer}")).collect();
+    let (entries, mirror) = dump(server, admin_key, &clients);
+    assert_eq!(entries, mirror, "{tag} cycle {cycle}: a half-written transaction is visible");
+    let none = BTreeSet::new();
+    for ((client, seq), copies) in &entries {
+        assert_eq!(*copies, 1, "{tag} cycle {cycle}: {client}/{seq} is present {copies} times (a resend ran again)");
+        let known = ledger.acknowledged.get(client).unwrap_or(&none).contains(seq) || ledger.failed.get(client).unwrap_or(&none).contains(seq);
+        assert!(known, "{tag} cycle {cycle}: {client}/{seq} is stored but its mutation never resolved");
+    }
+    for (client, seqs) in &ledger.acknowledged {
+        for seq in seqs {
+            assert!(entries.contains_key(&(client.clone(), *seq)), "{tag} cycle {cycle}: acknowledged {client}/{seq} is missing");
+        }
+    }
+    for report in paused["writers"].as_array().unwrap() {
+        let client = report["client"].as_str().unwrap();
+        let base = report["base"].as_f64().unwrap();
+        let stored = entries.keys().filter(|(c, seq)| c == client && *seq as f64 > base).count() as u64;
+        let count = &report["count"];
+        assert_eq!(
+            (count["entries"].as_u64(), count["mirror"].as_u64()),
+            (Some(stored), Some(stored)),
+            "{tag} cycle {cycle}: {client}'s subscription shows {count} after settling, but {stored} rows are stored"
+        );
+    }
 }

@@ -98,7 +98,8 @@ impl Drop for Server {
     }
 }
 
-fn free_ports() -> (u16, u16) {
+/// Two free loopback ports (bound, then released): the API's and the HTTP actions'.
+pub fn free_ports() -> (u16, u16) {
     let api = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let site = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     (api.local_addr().unwrap().port(), site.local_addr().unwrap().port())
@@ -131,7 +132,12 @@ fn answers_version(port: u16) -> bool {
 /// Starts `hull serve --data-dir data_dir extra...` on free ports and waits until it answers;
 /// its stderr goes to `logs/serve.stderr`.
 pub fn serve(data_dir: &Path, logs: &Path, extra: &[&str]) -> Server {
-    let (api_port, site_port) = free_ports();
+    serve_on(data_dir, logs, extra, free_ports(), &[])
+}
+
+/// [`serve`] on the given `(API, HTTP actions)` ports (a restarted server where its clients
+/// expect it), with extra environment variables (`RUST_LOG`, say).
+pub fn serve_on(data_dir: &Path, logs: &Path, extra: &[&str], (api_port, site_port): (u16, u16), env: &[(&str, &str)]) -> Server {
     let stderr_path = logs.join("serve.stderr");
     let child = Command::new(HULL)
         .arg("serve")
@@ -141,6 +147,7 @@ pub fn serve(data_dir: &Path, logs: &Path, extra: &[&str]) -> Server {
         .args(extra)
         .env_remove("HULL_INSTANCE_NAME")
         .env_remove("HULL_INSTANCE_SECRET")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&stderr_path).unwrap())

@@ -28,3 +28,19 @@ export const dump = query({
     return { entries: await page("entries"), mirror: await page("mirror") };
   },
 });
+
+// How many rows one client has after `after` in each table: the live query the crash test's
+// WebSocket clients hold across kills (one cycle's rows, so it stays small).
+export const count = query({
+  args: { client: v.string(), after: v.number() },
+  handler: async (ctx, { client, after }) => {
+    const rows = async (table: "entries" | "mirror") =>
+      (
+        await ctx.db
+          .query(table)
+          .withIndex("by_client_seq", (q) => q.eq("client", client).gt("seq", after))
+          .collect()
+      ).length;
+    return { entries: await rows("entries"), mirror: await rows("mirror") };
+  },
+});

@@ -60,6 +60,7 @@ pub mod decoders {
 pub use http_actions::{HTTP_ACTION_BODY_LIMIT, NO_HTTP_ACTIONS_MESSAGE};
 pub use listener::{too_many_connections_message, ConnectionLimits, BODY_IDLE_TIMEOUT, CONNECTIONS_MAX, HEADER_READ_TIMEOUT, WRITE_STALL_TIMEOUT};
 pub use routes::{api_router, site_router};
+pub use sync::{SYNC_MAX_ACTIONS_IN_FLIGHT, SYNC_MAX_MUTATIONS_QUEUED};
 pub use wire::{MAX_BACKEND_PUBLIC_API_REQUEST_SIZE, MAX_PUSH_BYTES};
 pub use serve::{serve, ServeConfig, Server, DEFAULT_API_PORT, DEFAULT_SITE_PORT, SHUTDOWN_GRACE};
 

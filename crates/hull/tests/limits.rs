@@ -3,7 +3,8 @@
 //! limit over `POST /api/query|mutation|action` (what `ConvexHttpClient` sends). Each must fail
 //! with upstream's message, write nothing, and leave the server serving.
 //!
-//! The sync socket's own limits (an oversized frame, too many queries on one socket) and the
+//! The sync socket's own limits (an oversized frame, too many queries or queued mutations on one
+//! socket) and the
 //! connection cap are crossed at the end, with the official `ConvexClient` watching a query the
 //! whole time (`tests/js/limits_ws.cjs`): its subscription must keep updating.
 
@@ -172,6 +173,7 @@ fn socket_limits_close_only_the_offending_socket() {
         "url": d.server.url(),
         "maxQueries": hull_sync::state::MAX_QUERIES_PER_SOCKET,
         "maxModifications": hull_sync::protocol::MAX_MODIFICATIONS_PER_MESSAGE,
+        "maxMutationsQueued": hull_server::SYNC_MAX_MUTATIONS_QUEUED,
     }), &d.server);
 }
 

@@ -1,7 +1,8 @@
 // The sync socket's limits against a running `hull serve` with the `limits` fixture project:
-// an oversized frame and too many queries each close only the socket that sent them, while an
-// official ConvexClient watching `limits:notes` keeps receiving updates.
-// Usage: node limits_ws.cjs '{"url": ..., "maxQueries": ..., "maxModifications": ...}'
+// an oversized frame, too many queries and too many queued mutations each close only the
+// socket that sent them, while an official ConvexClient watching `limits:notes` keeps
+// receiving updates.
+// Usage: node limits_ws.cjs '{"url": ..., "maxQueries": ..., "maxModifications": ..., "maxMutationsQueued": ...}'
 // Prints "ok" when every check passed; any failure throws (non-zero exit with the reason).
 "use strict";
 
@@ -11,7 +12,7 @@ const WebSocket = require("ws");
 const { ConvexClient } = require("convex/browser");
 const { makeFunctionReference } = require("convex/server");
 
-const { url, maxQueries, maxModifications } = JSON.parse(process.argv[2]);
+const { url, maxQueries, maxModifications, maxMutationsQueued } = JSON.parse(process.argv[2]);
 const WAIT_MS = 30000;
 const syncUrl = `${url.replace(/^http/, "ws")}/api/1.48.0/sync`;
 
@@ -77,9 +78,21 @@ async function main() {
   const fatal = greedy.messages.find((m) => m.type === "FatalError");
   assert.ok(fatal && fatal.error.includes("Too many queries"), `no FatalError naming the limit: ${JSON.stringify(greedy.messages.slice(-2))}`);
 
-  // The watching client was never disturbed.
   await client.mutation(makeFunctionReference("limits:addNote"), { text: "after too many queries" });
   await waitForNote("after too many queries");
+
+  // 3. More mutations than may wait behind a running one (each runs for its full second).
+  const impatient = await rawSocket();
+  for (let id = 0; id <= maxMutationsQueued + 1; id++) {
+    impatient.send(JSON.stringify({ type: "Mutation", requestId: id, udfPath: "limits:spinMutation", args: [{}] }));
+  }
+  const queueClose = await Promise.race([impatient.closed, timeout("the impatient socket to close")]);
+  assert.equal(queueClose.code, 1013, `closed with ${JSON.stringify(queueClose)}`);
+  assert.ok(queueClose.reason.startsWith("TooManyConcurrentMutations"), queueClose.reason);
+
+  // The watching client was never disturbed.
+  await client.mutation(makeFunctionReference("limits:addNote"), { text: "after too many mutations" });
+  await waitForNote("after too many mutations");
   await client.close();
   console.log("ok");
 }

@@ -62,6 +62,16 @@ export const spin = query({
   },
 });
 
+/** A mutation that never returns (stopped at 1 s): keeps a socket's mutation queue full. */
+export const spinMutation = mutation({
+  args: {},
+  handler: async () => {
+    for (;;) {
+      // busy
+    }
+  },
+});
+
 /** Allocates without bound (limit: the JavaScript heap). */
 export const hog = query({
   args: {},

@@ -11,8 +11,11 @@
 //! repetition is reported); writes are time-boxed windows (each repetition on a fresh database)
 //! and the median window is reported. Latency percentiles pool every repetition.
 //!
-//! The crate also holds what the benchmark programs share (`support`).
+//! The crate also holds the end-to-end benchmark (`e2e`: Hull over loopback with real clients
+//! against a Node baseline and an axum + rusqlite limit) and what the benchmark programs share
+//! (`support`).
 
+pub mod e2e;
 pub mod support;
 
 pub use support::{hull_binary, repo_root};

@@ -209,17 +209,24 @@ async fn subscribe(State(s): State<AppState>, upgrade: WebSocketUpgrade) -> Resp
     upgrade.on_upgrade(move |socket| watch(socket, updates))
 }
 
-/// Sends the watched counter now and after every change until the socket closes.
+/// Sends the watched counter now and after every change until the socket closes. Reads the
+/// socket too, or a closed connection would hold its file descriptor until the next change.
 async fn watch(mut socket: WebSocket, mut updates: broadcast::Receiver<i64>) {
     let Ok(now) = counter_value(WATCHED_COUNTER) else { return };
     if socket.send(Message::Text(json!({"value": now}).to_string().into())).await.is_err() {
         return;
     }
     loop {
-        let n = match updates.recv().await {
-            Ok(n) => n,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => return,
+        let n = tokio::select! {
+            update = updates.recv() => match update {
+                Ok(n) => n,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            },
         };
         if socket.send(Message::Text(json!({"value": n}).to_string().into())).await.is_err() {
             return;

@@ -254,6 +254,7 @@ async fn throughput_workloads(config: &Config, running: &[(Running, Arc<Vec<Valu
             } else {
                 workloads::http_window(system_running, config, clients, make_op).await
             };
+            progress(&format!("  {:.0}/s, p50 {:.3} ms, p99 {:.3} ms, {} errors", stats.throughput(), stats.p50_us / 1e3, stats.p99_us / 1e3, stats.errors));
             workload.results.insert(system_running.system, stats);
         }
         report.workloads.push(workload);
@@ -287,7 +288,9 @@ async fn fanout_and_memory(config: &Config, running: &[(Running, Arc<Vec<Value>>
         let mut results = BTreeMap::new();
         for (system_running, _) in running {
             progress(&format!("fan-out to {subscribers} subscribers: {}", system_running.system.name()));
-            results.insert(system_running.system, workloads::fanout(system_running, config, subscribers).await);
+            let result = workloads::fanout(system_running, config, subscribers).await;
+            progress(&format!("  last subscriber p50 {:.1} ms, p99 {:.1} ms", result["last_subscriber_ms"]["p50"].as_f64().unwrap_or(f64::NAN), result["last_subscriber_ms"]["p99"].as_f64().unwrap_or(f64::NAN)));
+            results.insert(system_running.system, result);
         }
         report.fanout.push((subscribers, results));
     }

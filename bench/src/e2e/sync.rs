@@ -30,7 +30,8 @@ fn text(value: &Value) -> Message {
 /// Opens a socket to `url`; for Hull, also sends the sync protocol's `Connect` (session
 /// `session`).
 pub async fn open(system: System, url: &str, session: usize) -> Socket {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    let connecting = tokio::time::timeout(MESSAGE_TIMEOUT, tokio_tungstenite::connect_async(url));
+    let (mut socket, _) = connecting.await.unwrap_or_else(|_| panic!("connect {url}: no answer in {MESSAGE_TIMEOUT:?}")).unwrap_or_else(|e| panic!("connect {url}: {e}"));
     if system == System::Hull {
         let connect = json!({"type": "Connect", "sessionId": format!("00000000-0000-4000-8000-{session:012}"),
             "connectionCount": 0, "lastCloseReason": "InitialConnect", "clientTs": 0});

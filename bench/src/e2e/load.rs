@@ -127,6 +127,7 @@ async fn http_client(system: System, port: u16, client: usize, window: Window, m
     let mut rng = StdRng::seed_from_u64(client as u64 + 1);
     let mut result = ClientResult::default();
     let mut connection = http::Connection::open(port).await.expect("connect a load client");
+    let mut failure_shown = false;
     loop {
         let request = systems::request(system, port, &make_op(&mut rng));
         let sent = Instant::now();
@@ -136,7 +137,8 @@ async fn http_client(system: System, port: u16, client: usize, window: Window, m
         let ok = match connection.send(&request).await {
             Ok((status, body)) => {
                 let ok = systems::succeeded(system, status, &body);
-                if !ok && result.errors == 0 {
+                if !ok && !failure_shown {
+                    failure_shown = true;
                     eprintln!("{} client {client}: status {status}: {}", system.name(), String::from_utf8_lossy(&body[..body.len().min(300)]));
                 }
                 ok

@@ -191,6 +191,7 @@ pub fn run(config: &Config, binaries: &Binaries, systems: &[System]) -> Report {
     for &system in systems {
         running.push(runtime.block_on(start_and_seed(binaries, config, system, scratch.path(), &mut report)));
     }
+    runtime.block_on(idle_connections(config, &running, &mut report));
     runtime.block_on(throughput_workloads(config, &running, &mut report));
     runtime.block_on(fanout_and_memory(config, &running, &mut report));
     drop(running);
@@ -283,6 +284,15 @@ fn op_maker_for(id: &str, ids: Arc<Vec<Value>>, seeded: u32) -> load::OpMaker {
     }
 }
 
+/// RSS with many idle connections, first, while the servers' memory is still the seeded
+/// state's (an earlier fan-out would leave its high-water mark behind).
+async fn idle_connections(config: &Config, running: &[(Running, Arc<Vec<Value>>)], report: &mut Report) {
+    for (system_running, _) in running {
+        progress(&format!("{} idle connections: {}", config.idle_connections, system_running.system.name()));
+        report.idle_connections.insert(system_running.system, workloads::idle_connections(system_running, config, config.idle_connections).await);
+    }
+}
+
 async fn fanout_and_memory(config: &Config, running: &[(Running, Arc<Vec<Value>>)], report: &mut Report) {
     for &subscribers in &config.fanout_subscribers {
         let mut results = BTreeMap::new();
@@ -293,10 +303,6 @@ async fn fanout_and_memory(config: &Config, running: &[(Running, Arc<Vec<Value>>
             results.insert(system_running.system, result);
         }
         report.fanout.push((subscribers, results));
-    }
-    for (system_running, _) in running {
-        progress(&format!("{} idle connections: {}", config.idle_connections, system_running.system.name()));
-        report.idle_connections.insert(system_running.system, workloads::idle_connections(system_running, config, config.idle_connections).await);
     }
     for (system_running, _) in running {
         progress(&format!("bulk load of {} documents: {}", config.bulk_documents, system_running.system.name()));

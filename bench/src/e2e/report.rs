@@ -119,7 +119,10 @@ impl Report {
         targets.push(("p50 point-read latency < 1 ms (HTTP, 1 client)".into(), p50.map_or("n/a".into(), |p| format!("{:.3} ms", p / 1e3)), p50.map(|p| p < 1000.0)));
         let fanout = self.largest_fanout_p99_ms();
         targets.push((
-            format!("fan-out p99 < 250 ms ({} subscribers; the target is for 10,000)", fanout.map_or(0, |f| f.0)),
+            match fanout.map(|f| f.0) {
+                Some(10_000) => "fan-out to 10,000 subscribers p99 < 250 ms".to_owned(),
+                other => format!("fan-out p99 < 250 ms ({} subscribers; the target is for 10,000)", other.unwrap_or(0)),
+            },
             fanout.map_or("n/a".into(), |f| format!("{:.1} ms", f.1)),
             fanout.map(|f| f.1 < 250.0),
         ));

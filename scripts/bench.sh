@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Runs Hull's benchmarks (release builds); results are written under bench/results/.
 #
+#   ./scripts/bench.sh e2e [--smoke]            the end-to-end benchmark: Hull over loopback with
+#                                               real clients against a Node baseline and the
+#                                               limit (axum + rusqlite) -> bench/results/latest.md
+#                                               and latest.json (about 10 minutes on 2 cores)
 #   ./scripts/bench.sh [--quick] [--only ...]   the engine against raw rusqlite (hull-bench)
+#                                               -> bench/results/engine.json
 #   ./scripts/bench.sh engines                  the engine on SQLite against PostgreSQL; starts
 #                                               a throwaway PostgreSQL server (scripts/postgres.sh)
 #   ./scripts/bench.sh js [ITERATIONS]          per-call overhead of the function runtime
@@ -14,6 +19,15 @@
 # (Not `cargo bench` targets on purpose: test runners that list every target would run them.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ "${1:-}" = "e2e" ]; then
+    shift
+    ./scripts/setup.sh >/dev/null
+    SECONDS=0
+    cargo build --release -p hull -p hull-bench --bin hull --bin e2e --bin limit_server
+    HULL_E2E_BUILD_S=$SECONDS
+    export HULL_E2E_BUILD_S
+    exec "${CARGO_TARGET_DIR:-target}/release/e2e" "$@"
+fi
 if [ "${1:-}" = "engines" ]; then
     shift
     ./scripts/setup.sh >/dev/null

@@ -5,7 +5,8 @@
 # The suite needs the Rust toolchain (required), cargo-nextest (optional: scripts/test.sh falls
 # back to `cargo test`), Debian's postgresql (the PostgreSQL engine's tests) and chromium (the
 # SvelteKit example's browser test), and npm packages from committed lockfiles: the pinned
-# Convex CLI and clients (npm/) and the SvelteKit example's (examples/sveltekit/).
+# Convex CLI and clients (npm/), the SvelteKit example's (examples/sveltekit/) and the end-to-end
+# benchmark's Node baseline (bench/node/).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -74,15 +75,24 @@ if [ -d npm/node_modules ]; then
     ln -sfn ../../npm/node_modules packages/hull-server/node_modules
 fi
 
-# The SvelteKit example (SvelteKit, Svelte 5, convex-svelte, playwright-core), from its lockfile.
-example=examples/sveltekit
-if [ -f "$example/package-lock.json" ] && command -v npm >/dev/null 2>&1; then
-    if [ ! -d "$example/node_modules" ] || [ "$example/package-lock.json" -nt "$example/node_modules/.package-lock.json" ]; then
-        say "installing the SvelteKit example's npm packages"
-        npm ci --prefix "$example" --no-audit --no-fund --loglevel=error >/dev/null
+# `npm ci` in DIR when its lockfile is newer than what is installed (WHAT names it in messages).
+npm_ci_when_stale() {
+    local dir=$1 what=$2
+    [ -f "$dir/package-lock.json" ] && command -v npm >/dev/null 2>&1 || return 0
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        say "installing $what (npm ci --prefix $dir)"
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
     else
-        say "SvelteKit example packages up to date"
+        say "$what up to date"
     fi
-fi
+}
+
+# The SvelteKit example (SvelteKit, Svelte 5, convex-svelte, playwright-core), from its lockfile.
+npm_ci_when_stale examples/sveltekit "the SvelteKit example's npm packages"
+
+# The end-to-end benchmark's Node baseline (better-sqlite3, ws), from its lockfile: the test
+# suite runs the benchmark in smoke mode (bench/tests/smoke.rs). better-sqlite3 compiles its
+# native addon with node-gyp when no prebuilt one can be fetched (about a minute).
+npm_ci_when_stale bench/node "the benchmark's Node baseline packages"
 
 say "done"

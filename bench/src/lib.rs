@@ -3,13 +3,23 @@
 //! (index on `k`, WAL, `synchronous=FULL`, cached prepared statements).
 //!
 //! One run measures four workloads, prints a table with both sides and their ratio, and writes
-//! the same numbers to `bench/results/latest.json`. See `bench/README.md` for what each number
+//! the same numbers to `bench/results/engine.json`. See `bench/README.md` for what each number
 //! means. Every database lives in a fresh temporary directory (`HULL_BENCH_DIR` picks where;
 //! it must be on a real disk, not tmpfs, or fsync costs nothing).
 //!
 //! Timing: reads are timed over a fixed number of operations and repeated (the median
 //! repetition is reported); writes are time-boxed windows (each repetition on a fresh database)
 //! and the median window is reported. Latency percentiles pool every repetition.
+//!
+//! The crate also holds the end-to-end benchmark (`e2e`: Hull over loopback with real clients
+//! against a Node baseline and an axum + rusqlite limit) and what the benchmark programs share
+//! (`support`).
+
+pub mod e2e;
+pub mod support;
+
+pub use support::{hull_binary, repo_root};
+use support::{command_output, cpu_model, loadavg};
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -208,24 +218,8 @@ fn latency_notes(measure: Measure, mut latencies: Vec<u32>) -> Measure {
         .note("latency_max_us", latencies.last().copied().map_or(f64::NAN, f64::from))
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.trim().to_owned()).unwrap_or_else(|_| "unavailable".into())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned()))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let output = std::process::Command::new(program).args(args).output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
 /// `YYYY-MM-DD HH:MM:SS UTC` without a date crate (Howard Hinnant's civil-from-days).
-fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
@@ -873,7 +867,7 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-/// Runs every workload, prints the table and writes `bench/results/latest.json`.
+/// Runs every workload, prints the table and writes `bench/results/engine.json`.
 pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -971,25 +965,12 @@ pub fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     let name = match (only.is_empty(), quick) {
         (false, _) => "partial.json",
-        (true, true) => "latest-quick.json",
-        (true, false) => "latest.json",
+        (true, true) => "engine-quick.json",
+        (true, false) => "engine.json",
     };
     let path = dir.join(name);
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, serde_json::to_string_pretty(&report).expect("json") + "\n")) {
         Ok(()) => println!("wrote {}", path.display()),
         Err(error) => eprintln!("could not write {}: {error}", path.display()),
     }
-}
-
-/// The repository's root (the benches read fixtures and `npm/` from it).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ is inside the repository").to_path_buf()
-}
-
-/// The release `hull` binary next to the running bench binary; `what` is the command that
-/// builds both (named in the failure).
-pub fn hull_binary(what: &str) -> PathBuf {
-    let path = std::env::current_exe().expect("the bench binary's path").with_file_name("hull");
-    assert!(path.exists(), "{} not found: build it with `cargo build --release -p hull` ({what} does)", path.display());
-    path
 }

@@ -8,67 +8,15 @@
 //! (the HTTP stack without running a function). Results go to `bench/results/deploy_http.json`.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
+use hull_bench::support::{self, HullServer};
 use hull_bench::{hull_binary, repo_root};
 
 const MODULES: usize = 20;
 const DEPLOY_REPS: usize = 3;
 const ROUND_TRIPS: usize = 2000;
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
-}
-
-/// A project of `MODULES` modules, each with a query and a mutation on one indexed table.
-fn write_project(dir: &Path) {
-    let convex = dir.join("convex");
-    std::fs::create_dir_all(&convex).unwrap();
-    std::fs::write(dir.join("package.json"), r#"{"name":"bench-project","private":true,"type":"module","dependencies":{"convex":"1.48.0"}}"#).unwrap();
-    std::os::unix::fs::symlink(repo_root().join("npm/node_modules"), dir.join("node_modules")).unwrap();
-    std::fs::write(
-        convex.join("schema.ts"),
-        "import { defineSchema, defineTable } from \"convex/server\";\nimport { v } from \"convex/values\";\nexport default defineSchema({ items: defineTable({ module: v.number(), n: v.number() }).index(\"by_module\", [\"module\", \"n\"]) });\n",
-    )
-    .unwrap();
-    for m in 0..MODULES {
-        std::fs::write(
-            convex.join(format!("module{m}.ts")),
-            format!(
-                "import {{ query, mutation }} from \"./_generated/server\";\nimport {{ v }} from \"convex/values\";\n\
-                 export const get = query({{ args: {{}}, handler: async (ctx) => await ctx.db.query(\"items\").withIndex(\"by_module\", (q) => q.eq(\"module\", {m})).take(10) }});\n\
-                 export const add = mutation({{ args: {{ n: v.number() }}, handler: async (ctx, {{ n }}) => await ctx.db.insert(\"items\", {{ module: {m}, n }}) }});\n"
-            ),
-        )
-        .unwrap();
-    }
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn convex_cli(project: &Path, args: &[&str]) -> Duration {
-    let started = Instant::now();
-    let output = Command::new(repo_root().join("npm/node_modules/.bin/convex"))
-        .args(args)
-        .current_dir(project)
-        .env_remove("CONVEX_DEPLOYMENT")
-        .env_remove("CONVEX_SELF_HOSTED_URL")
-        .env_remove("CONVEX_SELF_HOSTED_ADMIN_KEY")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "convex {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    started.elapsed()
-}
 
 /// One request on a keep-alive connection; returns the status.
 fn request(stream: &mut BufReader<TcpStream>, head: &str, body: &str) -> u16 {
@@ -119,28 +67,15 @@ fn median(mut values: Vec<Duration>) -> f64 {
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("project");
-    write_project(&project);
+    support::write_module_project(&project, MODULES);
     let data = dir.path().join("data");
-    let key = String::from_utf8(Command::new(hull_binary("./scripts/bench.sh deploy")).args(["admin-key", "--data-dir", data.to_str().unwrap()]).output().unwrap().stdout).unwrap();
-    let key = key.trim().to_owned();
-    let (port, site_port) = (free_port(), free_port());
-    let _server = Server(
-        Command::new(hull_binary("./scripts/bench.sh deploy"))
-            .args(["serve", "--data-dir", data.to_str().unwrap(), "--port", &port.to_string(), "--site-port", &site_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(Instant::now() < deadline, "hull serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("http://127.0.0.1:{port}");
-    let deploy_args = ["deploy", "-y", "--typecheck", "disable", "--codegen", "enable", "--url", &url, "--admin-key", &key];
+    let hull = hull_binary("./scripts/bench.sh deploy");
+    let key = support::admin_key(&hull, &data);
+    let server = HullServer::start(&hull, &data, None);
+    let (port, url) = (server.port, server.url());
+    let deploy_args = support::DEPLOY_ARGS;
     let loadavg_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let first = convex_cli(&project, &deploy_args);
+    let first = support::run_convex(&project, &url, &key, &deploy_args);
     let mut redeploys = Vec::new();
     let mut codegens = Vec::new();
     for rep in 0..DEPLOY_REPS {
@@ -149,8 +84,8 @@ fn main() {
         let mut source = std::fs::read_to_string(&module).unwrap();
         source.push_str(&format!("\nexport const marker{rep} = query({{ args: {{}}, handler: async () => {rep} }});\n"));
         std::fs::write(&module, source).unwrap();
-        redeploys.push(convex_cli(&project, &deploy_args));
-        codegens.push(convex_cli(&project, &["codegen", "--typecheck", "disable", "--url", &url, "--admin-key", &key]));
+        redeploys.push(support::run_convex(&project, &url, &key, &deploy_args));
+        codegens.push(support::run_convex(&project, &url, &key, &["codegen", "--typecheck", "disable"]));
     }
     let query_head = format!("POST /api/query HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n");
     let query_body = r#"{"path":"module3:get","args":{},"format":"json"}"#;

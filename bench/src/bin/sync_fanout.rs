@@ -14,13 +14,13 @@
 //! the difference divided by N is the cost of one idle subscribed connection (its socket, its
 //! session, its subscription). Results go to `bench/results/sync_fanout.json`.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use hull_bench::support::{HullServer, raise_fd_limit, rss_kib};
 use hull_bench::{hull_binary, repo_root};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -32,63 +32,12 @@ const WARMUP_ROUNDS: usize = 2;
 const CONNECT_CONCURRENCY: usize = 100;
 const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Raises this process's open-file soft limit to its hard limit (children inherit it): 10,000
-/// sockets on each side need more than the usual 1,024.
-fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-    limit.rlim_cur
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data_dir: &Path) -> Server {
+fn start_server(data_dir: &Path) -> HullServer {
+    let hull = hull_binary("./scripts/bench.sh sync");
     let fixture = repo_root().join("crates/hull-js/tests/fixtures/basic.push.json");
-    let status = Command::new(hull_binary("./scripts/bench.sh sync"))
-        .args(["deploy-push-request", "--data-dir"])
-        .arg(data_dir)
-        .arg(&fixture)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    let status = Command::new(&hull).args(["deploy-push-request", "--data-dir"]).arg(data_dir).arg(&fixture).stdout(Stdio::null()).status().unwrap();
     assert!(status.success(), "deploying the fixture failed");
-    let free = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
-    let (port, site_port) = (free(), free());
-    let child = Command::new(hull_binary("./scripts/bench.sh sync"))
-        .args(["serve", "--data-dir"])
-        .arg(data_dir)
-        .args(["--port", &port.to_string(), "--site-port", &site_port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(Instant::now() < deadline, "hull serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server { child, port }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    HullServer::start(&hull, data_dir, None)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -144,7 +93,7 @@ async fn run(subscribers: usize) -> Run {
     let server = start_server(&temp.path().join("data"));
     let url = Arc::new(format!("ws://127.0.0.1:{}/api/1.48.0/sync", server.port));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before_kib = rss_kib(server.child.id());
+    let rss_before_kib = rss_kib(server.child.pid());
 
     let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
     let started = Instant::now();
@@ -157,7 +106,7 @@ async fn run(subscribers: usize) -> Run {
     }
     let connect_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_after_kib = rss_kib(server.child.id());
+    let rss_after_kib = rss_kib(server.child.pid());
 
     let mut writer = open(&url, subscribers + 1).await;
     let (mut last_ms, mut last_from_response_ms, mut median_subscriber_ms) = (Vec::new(), Vec::new(), Vec::new());

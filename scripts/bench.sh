@@ -4,7 +4,8 @@
 #   ./scripts/bench.sh e2e [--smoke]            the end-to-end benchmark: Hull over loopback with
 #                                               real clients against a Node baseline and the
 #                                               limit (axum + rusqlite) -> bench/results/latest.md
-#                                               and latest.json (about 10 minutes on 2 cores)
+#                                               and latest.json (8.5 minutes on 2 cores from a
+#                                               cold build: 4 min build, 3.5 min harness)
 #   ./scripts/bench.sh [--quick] [--only ...]   the engine against raw rusqlite (hull-bench)
 #                                               -> bench/results/engine.json
 #   ./scripts/bench.sh engines                  the engine on SQLite against PostgreSQL; starts

@@ -33,7 +33,7 @@ say "$(date -u +%FT%TZ) git $(git rev-parse --short HEAD); $HULL_CRASH_CYCLES cr
 started=$SECONDS
 cargo nextest run -p hull --test crash_under_load -p hull-app --test serializability \
     --no-fail-fast --no-capture --test-threads 1 2>&1 | tee "$out/tests.log" \
-    | grep -E "SIGKILL cycles|rounds:|broken engine|PASS|FAIL" | tee -a "$summary"
+    | grep -E "SIGKILL cycles|rounds on|broken engine|PASS|FAIL" | tee -a "$summary"
 say "tests took $((SECONDS - started)) s"
 
 if [ "${SOAK_SKIP_FUZZ:-}" != "1" ]; then

@@ -67,6 +67,9 @@ const REFUSALS_IN_FLIGHT_MAX: usize = 64;
 /// How long a refusal waits for the client to take the answer before closing.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
+/// Refused connections are logged at most this often (a flood would otherwise flood the log).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// After an accept error (out of file descriptors, say), accepting pauses this long: retrying at
 /// once would spin while nothing has been freed.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
@@ -106,6 +109,8 @@ pub(crate) struct ConnectionBudget {
     limits: ConnectionLimits,
     permits: Arc<Semaphore>,
     refusals: Arc<Semaphore>,
+    /// Connections refused since the last log line, and when that line was written.
+    refused: Arc<parking_lot::Mutex<(u64, Option<std::time::Instant>)>>,
 }
 
 impl ConnectionBudget {
@@ -115,6 +120,7 @@ impl ConnectionBudget {
             limits,
             permits: Arc::new(Semaphore::new(limits.max_connections)),
             refusals: Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT_MAX)),
+            refused: Arc::default(),
         }
     }
 }
@@ -187,11 +193,18 @@ async fn serve_connection(
 
 /// Answers a connection over the cap with a 503 in Convex's error envelope and closes it.
 fn refuse(mut stream: TcpStream, budget: &ConnectionBudget) {
+    let message = too_many_connections_message(budget.limits.max_connections);
+    {
+        let mut refused = budget.refused.lock();
+        refused.0 += 1;
+        if refused.1.is_none_or(|logged| logged.elapsed() >= REFUSAL_LOG_INTERVAL) {
+            tracing::warn!("{message} ({} connections refused since the last report)", refused.0);
+            *refused = (0, Some(std::time::Instant::now()));
+        }
+    }
     let Ok(refusal) = budget.refusals.clone().try_acquire_owned() else {
         return;
     };
-    let message = too_many_connections_message(budget.limits.max_connections);
-    tracing::warn!("{message}");
     tokio::spawn(async move {
         let body = serde_json::json!({"code": "TooManyConnections", "message": message}).to_string();
         let answer = format!(

@@ -204,7 +204,7 @@ fn acknowledged_mutations_survive_sigkill_exactly_once_on_sqlite() {
 
 #[test]
 fn acknowledged_mutations_survive_sigkill_exactly_once_on_postgres() {
-    crash_cycles("postgres", &["--db", &postgres_url()]);
+    crash_cycles("postgres", &["--db", &support::postgres_url_with_fresh_schema("crash")]);
 }
 
 #[test]
@@ -214,18 +214,7 @@ fn websocket_mutations_are_exactly_once_across_sigkill_and_resend_on_sqlite() {
 
 #[test]
 fn websocket_mutations_are_exactly_once_across_sigkill_and_resend_on_postgres() {
-    ws_crash_cycles("postgres", &["--db", &postgres_url()]);
-}
-
-/// A fresh schema on the test PostgreSQL server.
-fn postgres_url() -> String {
-    let base = std::env::var("TEST_POSTGRES_URL").expect(
-        "TEST_POSTGRES_URL is not set: start a test server with `scripts/postgres.sh start` and export the URL it prints, or run ./scripts/test.sh",
-    );
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let schema = format!("hull_crash_{}_{}", std::process::id(), nanos % 1_000_000_000);
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}schema={schema}")
+    ws_crash_cycles("postgres", &["--db", &support::postgres_url_with_fresh_schema("crash")]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,10 +9,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use support::{hull, node_modules, require_node, serve, Server};
+use support::{hull, require_node, serve, Server};
 
 fn fixture() -> std::path::PathBuf {
     support::fixture("basic")
@@ -28,22 +27,7 @@ fn get_status(port: u16, path: &str, authorization: &str) -> u16 {
 fn run_client_script(script: &str) {
     let temp = tempfile::tempdir().unwrap();
     let (server, port, key) = deployed_server(temp.path());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js").join(script);
-    let output = Command::new("node")
-        .arg(&script)
-        .arg(format!("http://127.0.0.1:{port}"))
-        .arg(&key)
-        .env("NODE_PATH", node_modules())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.trim_end().ends_with("ok"),
-        "the client script failed ({}):\nstdout:\n{stdout}\nstderr:\n{}\nserver stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr),
-        server.stderr()
-    );
+    support::run_node_script_with_args(script, &[&format!("http://127.0.0.1:{port}"), &key], &server);
 }
 
 /// Deploys the fixture project into a data directory under `temp` and serves it: the server,

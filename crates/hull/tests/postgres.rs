@@ -5,6 +5,8 @@
 //!
 //! Needs `TEST_POSTGRES_URL` (scripts/test.sh starts a server with scripts/postgres.sh).
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,19 +19,6 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The failover must complete within this (the standby polls the lock every 100 ms).
 const TAKEOVER_BOUND: Duration = Duration::from_secs(20);
 const SECRET: &str = "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2";
-
-fn postgres_url(schema: &str) -> String {
-    let base = std::env::var("TEST_POSTGRES_URL").expect(
-        "TEST_POSTGRES_URL is not set: start a test server with `scripts/postgres.sh start` and export the URL it prints, or run ./scripts/test.sh",
-    );
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}schema={schema}")
-}
-
-fn fresh_schema(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("hull_cli_{tag}_{}_{}", std::process::id(), nanos % 1_000_000_000)
-}
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../hull-js/tests/fixtures/basic.push.json")
@@ -158,7 +147,7 @@ fn a_deployment_moves_from_sqlite_to_postgres() {
     let exported = hull(&["export", "--data-dir", sqlite_dir.to_str().unwrap(), export.to_str().unwrap()]);
     assert!(exported.starts_with("Exported "), "{exported}");
 
-    let db = postgres_url(&fresh_schema("import"));
+    let db = support::postgres_url_with_fresh_schema("cli_import");
     let postgres_dir = dir.path().join("postgres");
     let imported = hull(&["import", "--data-dir", postgres_dir.to_str().unwrap(), "--db", &db, export.to_str().unwrap()]);
     assert!(imported.starts_with("Imported "), "{imported}");
@@ -173,7 +162,7 @@ fn a_deployment_moves_from_sqlite_to_postgres() {
 #[test]
 fn a_standby_takes_over_when_the_primary_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let db = postgres_url(&fresh_schema("failover"));
+    let db = support::postgres_url_with_fresh_schema("cli_failover");
     let (primary_dir, standby_dir) = (dir.path().join("primary"), dir.path().join("standby"));
     hull(&["deploy-push-request", "--data-dir", primary_dir.to_str().unwrap(), "--db", &db, fixture().to_str().unwrap()]);
 

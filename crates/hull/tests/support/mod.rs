@@ -112,21 +112,38 @@ pub fn free_port() -> u16 {
 
 /// Whether something accepts connections on `port` and answers `GET /` with any status.
 pub fn answers_http(port: u16) -> bool {
-    let address = (Ipv4Addr::LOCALHOST, port).into();
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, PROBE_TIMEOUT) else { return false };
-    let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
-    let request = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    let mut response = String::new();
-    stream.write_all(request.as_bytes()).is_ok() && stream.read_to_string(&mut response).is_ok() && response.starts_with("HTTP/1.1 ")
+    probe(port, "/").is_some_and(|response| response.starts_with("HTTP/1.1 "))
 }
 
 fn answers_version(port: u16) -> bool {
+    probe(port, "/version").is_some_and(|response| response.starts_with("HTTP/1.1 200"))
+}
+
+/// The raw answer to `GET path` on `port`, or `None` when nothing answers within
+/// [`PROBE_TIMEOUT`].
+fn probe(port: u16, path: &str) -> Option<String> {
     let address = (Ipv4Addr::LOCALHOST, port).into();
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, PROBE_TIMEOUT) else { return false };
-    let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
-    let request = format!("GET /version HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let mut stream = TcpStream::connect_timeout(&address, PROBE_TIMEOUT).ok()?;
+    stream.set_read_timeout(Some(PROBE_TIMEOUT)).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
-    stream.write_all(request.as_bytes()).is_ok() && stream.read_to_string(&mut response).is_ok() && response.starts_with("HTTP/1.1 200")
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// A URL of the test PostgreSQL server (`TEST_POSTGRES_URL`; scripts/test.sh starts one) with a
+/// schema of its own, named after `tag`, so tests never share data.
+pub fn postgres_url_with_fresh_schema(tag: &str) -> String {
+    let base = std::env::var("TEST_POSTGRES_URL").expect(
+        "TEST_POSTGRES_URL is not set: start a test server with `scripts/postgres.sh start` and export the URL it prints, or run ./scripts/test.sh",
+    );
+    static SCHEMAS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let schema = format!("hull_{tag}_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000);
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}schema={schema}")
 }
 
 /// Starts `hull serve --data-dir data_dir extra...` on free ports and waits until it answers;

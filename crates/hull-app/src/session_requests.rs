@@ -16,6 +16,7 @@
 //! started after a record is written, at most once per
 //! [`crate::limits::SESSION_REQUEST_SWEEP_INTERVAL`], in batches of its own system transactions.
 
+use hull_db::query::{Operator, RangeExpression, RangeOp, Source};
 use hull_db::{Database, Query, QueryStream, Transaction};
 use hull_errors::{Error, Result};
 use hull_js::{LogLevel, LogLine};
@@ -65,18 +66,20 @@ pub(crate) fn ensure_table(database: &Database) -> Result<()> {
 /// Looks `request` up in `tx` (the mutation's own transaction: the index range read joins its
 /// read set even when nothing is found).
 pub(crate) fn find(tx: &mut Transaction, request: &SessionRequest) -> Result<Option<RecordedMutation>> {
-    let query = Query::from_json(&serde_json::json!({
-        "source": {
-            "type": "IndexRange",
-            "indexName": format!("{SESSION_REQUESTS_TABLE}.{BY_SESSION_AND_REQUEST}"),
-            "range": [
-                {"type": "Eq", "fieldPath": "sessionId", "value": request.session_id},
-                {"type": "Eq", "fieldPath": "requestId", "value": f64::from(request.request_id)},
+    // Built directly, not parsed from JSON: this runs before every sync mutation.
+    let eq = |field: &str, value: Value| RangeExpression { op: RangeOp::Eq, field: field.to_owned(), value: Some(value) };
+    let query = Query {
+        source: Source::IndexRange {
+            table: SESSION_REQUESTS_TABLE.to_owned(),
+            index: BY_SESSION_AND_REQUEST.to_owned(),
+            range: vec![
+                eq("sessionId", Value::String(request.session_id.clone())),
+                eq("requestId", Value::Float64(f64::from(request.request_id))),
             ],
-            "order": "asc",
+            order: Order::Asc,
         },
-        "operators": [{"limit": 1}],
-    }))?;
+        operators: vec![Operator::Limit(1)],
+    };
     let mut stream = QueryStream::open(tx, query)?;
     let Some(document) = stream.next(tx)? else { return Ok(None) };
     // The revision's commit timestamp is the original mutation's: the record is never updated.

@@ -196,8 +196,8 @@ fn strongly_connected(edges: &HashMap<usize, HashMap<usize, HashSet<Edge>>>) -> 
         while let Some((node, pending)) = work.last_mut() {
             let node = *node;
             if let Some(succ) = pending.pop() {
-                if !index.contains_key(&succ) {
-                    index.insert(succ, next);
+                if let std::collections::hash_map::Entry::Vacant(unvisited) = index.entry(succ) {
+                    unvisited.insert(next);
                     low.insert(succ, next);
                     next += 1;
                     stack.push(succ);
